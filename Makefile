@@ -1,0 +1,37 @@
+# Two entry points (see README): `make demo` and `make test`.
+# The venv is created once; torch is installed first and pinned as a
+# constraint so no later install can pull a multi-GB CUDA build on a CPU box.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+CORES  ?= 2
+PIP    := PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/pip
+
+.PHONY: venv demo test lint bench clean
+
+$(BIN)/brainpipe: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	echo "$(TORCH)" > $(VENV)/constraints.txt
+	$(PIP) install -q "$(TORCH)" 2>&1 | grep -v "^WARNING: Location" || true
+	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -c "import brainpipe, torch; print('brainpipe ready, torch', torch.__version__)"
+	touch $(BIN)/brainpipe
+
+venv: $(BIN)/brainpipe
+
+demo: venv
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES)
+
+test: venv
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest tests -q
+
+lint: venv
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --lint
+
+bench: venv
+	$(BIN)/python benchmarks/bench_covariance.py
+	$(BIN)/python benchmarks/bench_acm_search.py
+
+clean:
+	rm -rf results .snakemake

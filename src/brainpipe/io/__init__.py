@@ -1,0 +1,1 @@
+"""Reading and writing: BIDS inputs, BIDS-derivatives outputs, demo data."""

@@ -1,0 +1,90 @@
+"""Atomic writes and BIDS-derivatives sidecars.
+
+Every output is written to a temporary file in the destination folder and
+renamed into place, so an interrupted or failed step never leaves a partial
+file that Snakemake (or a person) could mistake for a result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
+
+    The temporary name keeps the suffix(es) of ``path`` so that writers that
+    infer the format from the extension (MNE, nibabel, numpy) still work.
+    On error the temporary file is removed and nothing is left behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes)
+    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    return Path(path)
+
+
+def write_tsv(path, df, index=False):
+    """Write a pandas DataFrame as TSV (``n/a`` for missing values), atomically."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=index, na_rep="n/a")
+    return Path(path)
+
+
+def write_npz(path, **arrays):
+    """Write arrays to a compressed ``.npz``, atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+    return Path(path)
+
+
+def sidecar_path(path):
+    """Return the JSON sidecar path of a derivative file (``.tsv.gz`` aware)."""
+    path = Path(path)
+    name = path.name
+    for ext in (".nii.gz", ".tsv.gz", ".tsv", ".npz", ".fif", ".nii", ".html", ".png"):
+        if name.endswith(ext):
+            return path.with_name(name[: -len(ext)] + ".json")
+    return path.with_suffix(".json")
+
+
+def write_sidecar(path, sources, **fields):
+    """Write the JSON sidecar of ``path`` listing its ``Sources`` and ``fields``."""
+    meta = {"Sources": [str(s) for s in sources]}
+    meta.update(fields)
+    return write_json(sidecar_path(path), meta)
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serialisable")

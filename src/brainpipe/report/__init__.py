@@ -1,0 +1,1 @@
+"""Per-subject and group HTML reports assembled from stage fragments."""
