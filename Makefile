@@ -7,14 +7,19 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 CORES  ?= 2
 PIP    := PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/pip
+# pipefail so a failed install fails make; sed (not grep) drops the noisy
+# warnings about absent local index folders without changing the status.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+QUIET := sed "/^WARNING: Location/d"
 
 .PHONY: venv demo test lint bench clean
 
 $(BIN)/brainpipe: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	echo "$(TORCH)" > $(VENV)/constraints.txt
-	$(PIP) install -q "$(TORCH)" 2>&1 | grep -v "^WARNING: Location" || true
-	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(PIP) install -q "$(TORCH)" 2>&1 | $(QUIET)
+	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[test]" 2>&1 | $(QUIET)
 	$(BIN)/python -c "import brainpipe, torch; print('brainpipe ready, torch', torch.__version__)"
 	touch $(BIN)/brainpipe
 

@@ -18,15 +18,14 @@ from pathlib import Path
 def atomic_path(path):
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
-    The temporary name keeps the suffix(es) of ``path`` so that writers that
-    infer the format from the extension (MNE, nibabel, numpy) still work.
+    The temporary name ends with the full name of ``path`` (``.tmpXXXX.<name>``)
+    so writers that infer the format or check the name from its ending (MNE,
+    nibabel, numpy) behave exactly as for the final file.
     On error the temporary file is removed and nothing is left behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes)
-    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{suffix}", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp", suffix=f".{path.name}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:

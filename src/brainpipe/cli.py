@@ -1,0 +1,137 @@
+"""Command line: ``brainpipe <step> ...``, what the Snakemake rules call.
+
+Every step follows one pattern: explicit input and output paths, a JSON
+``--opts`` object holding the step's slice of the config (its keys are the
+keyword arguments of the Python function behind the step), one worker call,
+atomic writes. Errors about input data are printed as one clear message
+naming the file, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from ._check import BrainpipeInputError
+
+logger = logging.getLogger("brainpipe")
+
+
+def _opts(text):
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"--opts is not valid JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--opts must be a JSON object")
+    return value
+
+
+# -- steps -------------------------------------------------------------------
+# Each function takes the parsed arguments and does the work; imports are
+# local so that `brainpipe --help` stays fast.
+
+
+def _simulate(args):
+    from .io.simulate import simulate_dataset
+
+    opts = dict(args.opts)
+    if args.subjects is not None:
+        opts["n_subjects"] = args.subjects
+    path = simulate_dataset(args.output, seed=args.seed, **opts)
+    print(f"Demo dataset written to {path}")
+
+
+def _validate(args):
+    from .io.validate import validate_bids
+
+    validate_bids(args.bids_root, demographics=tuple(args.demographics), official=args.official)
+    print(f"{args.bids_root}: no problems found")
+
+
+def _preprocess_eeg(args):
+    from .eeg.preprocess import preprocess_eeg_run
+
+    preprocess_eeg_run(
+        args.input, args.output, args.events, figure_dir=args.figure_dir, fragment=args.fragment, **args.opts
+    )
+
+
+def _report(args):
+    from .report.subject import build_subject_report
+
+    build_subject_report(args.subject, args.fragments, args.output, **args.opts)
+
+
+def _dataset_description(args):
+    from .io.derivatives import write_dataset_description
+
+    write_dataset_description(args.output_dir, sources=args.sources)
+
+
+def build_parser():
+    """Return the argument parser of the ``brainpipe`` command."""
+    parser = argparse.ArgumentParser(prog="brainpipe", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="step", required=True, metavar="<step>")
+
+    def add(name, func, help_):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    def add_opts(p):
+        p.add_argument("--opts", type=_opts, default={}, help="JSON object of step options (the config slice)")
+
+    def add_report_args(p):
+        p.add_argument("--figure-dir", default=None, help="folder for figures")
+        p.add_argument("--fragment", default=None, help="report fragment JSON to write")
+
+    p = add("simulate", _simulate, "write the simulated demo BIDS dataset")
+    p.add_argument("--output", required=True, help="dataset folder (e.g. data/demo)")
+    p.add_argument("--seed", type=int, default=0, help="seed driving every random choice")
+    p.add_argument("--subjects", type=int, default=None, help="number of subjects (fMRI/T1)")
+    add_opts(p)
+
+    p = add("validate", _validate, "check a BIDS input dataset up front")
+    p.add_argument("bids_root")
+    p.add_argument("--demographics", nargs="*", default=["age", "sex"], help="participants.tsv columns required")
+    p.add_argument("--official", action="store_true", help="also run the official BIDS validator")
+
+    p = add("preprocess-eeg", _preprocess_eeg, "preprocess one BIDS EEG run with MNE")
+    p.add_argument("--input", required=True, help="BIDS EEG recording")
+    p.add_argument("--output", required=True, help="preprocessed FIF")
+    p.add_argument("--events", required=True, help="events TSV")
+    add_report_args(p)
+    add_opts(p)
+
+    p = add("report", _report, "assemble one subject's HTML report from fragments")
+    p.add_argument("--subject", required=True, help="subject label without 'sub-'")
+    p.add_argument("--output", required=True, help="report HTML")
+    p.add_argument("fragments", nargs="*", help="fragment JSON files")
+    add_opts(p)
+
+    p = add("dataset-description", _dataset_description, "write the derivatives dataset_description.json")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--sources", nargs="*", default=[])
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``brainpipe`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    try:
+        args.func(args)
+    except BrainpipeInputError as err:
+        print(f"brainpipe {args.step}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""Preprocess one continuous EEG run read from BIDS.
+
+Steps, each with MNE: read with mne-bids (events.tsv becomes annotations),
+keep EEG channels, make sure a montage is set, notch and band-pass filter,
+resample, mark flat and noisy channels (and optionally interpolate them),
+re-reference, then write a FIF file, an events TSV, figures and a report
+fragment. The task annotations keep their duration (the task period) so that
+offline epochs and pseudo-online window labels come from one source.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._check import check_file, input_error
+from ..io.atomic import atomic_path, write_sidecar, write_tsv
+
+logger = logging.getLogger(__name__)
+
+#: Annotations that are not task events (MNE and mne-bids add these).
+NON_TASK_PREFIXES = ("BAD", "EDGE", "bad", "edge", "n/a")
+
+
+def read_bids_eeg(path):
+    """Read a BIDS EEG recording with mne-bids, annotations from events.tsv.
+
+    Parameters
+    ----------
+    path : path-like
+        The recording file inside a BIDS dataset (e.g. ``*_eeg.vhdr``).
+
+    Returns
+    -------
+    raw : mne.io.Raw
+        Loaded raw data with annotations.
+    """
+    import mne_bids
+
+    path = check_file(path, "EEG recording")
+    try:
+        bids_path = mne_bids.get_bids_path_from_fname(path)
+        bids_path.update(root=_bids_root_of(path))
+        raw = mne_bids.read_raw_bids(bids_path, verbose="error")
+    except Exception as err:  # mne-bids raises many types; name the file
+        raise input_error(path, f"could not be read as BIDS EEG ({err})") from err
+    return raw.load_data()
+
+
+def _bids_root_of(path):
+    """Return the BIDS root of a file (the folder above ``sub-*``)."""
+    path = Path(path).resolve()
+    for parent in path.parents:
+        if parent.name.startswith("sub-"):
+            return parent.parent
+    raise input_error(path, "is not inside a BIDS sub-<label> folder")
+
+
+def find_bad_channels(raw, flat_threshold=1e-7, noisy_z=5.0):
+    """Find flat and noisy EEG channels.
+
+    A channel is flat when its standard deviation is below ``flat_threshold``
+    (volts); noisy when its log standard deviation is more than ``noisy_z``
+    robust z-scores (median/MAD) away from the other channels'. The robust
+    statistics keep one very bad channel from hiding others.
+
+    Parameters
+    ----------
+    raw : mne.io.Raw
+        Continuous EEG (filtered first, so drifts do not dominate).
+    flat_threshold : float
+        Standard deviation (V) below which a channel is flat.
+    noisy_z : float
+        Robust z-score of log standard deviation above which a channel is noisy.
+
+    Returns
+    -------
+    flat : list of str
+    noisy : list of str
+    """
+    picks = raw.copy().pick("eeg")
+    data = picks.get_data()
+    std = data.std(axis=1)
+    names = np.array(picks.ch_names)
+    flat = names[std < flat_threshold].tolist()
+    ok = std >= flat_threshold
+    noisy = []
+    if ok.sum() >= 3:
+        log_std = np.log(std[ok])
+        med = np.median(log_std)
+        mad = np.median(np.abs(log_std - med)) * 1.4826
+        if mad > 0:
+            z = np.abs(log_std - med) / mad
+            noisy = names[ok][z > noisy_z].tolist()
+    return flat, noisy
+
+
+def _check_raw(raw, source):
+    data = raw.get_data(picks="eeg")
+    if data.size == 0:
+        raise input_error(source, "has no EEG channels")
+    if not np.all(np.isfinite(data)):
+        bad = [raw.ch_names[i] for i in np.where(~np.isfinite(data).all(axis=1))[0]]
+        raise input_error(source, f"contains NaN or infinite samples in channels {bad}")
+    task = [d for d in raw.annotations.description if not d.startswith(NON_TASK_PREFIXES)]
+    if not task:
+        raise input_error(source, "has no task events (events.tsv missing or empty)")
+
+
+def preprocess_eeg_run(
+    source,
+    out_fif,
+    out_events,
+    *,
+    l_freq=1.0,
+    h_freq=40.0,
+    notch=(50.0,),
+    sfreq=None,
+    reference=None,
+    montage="standard_1020",
+    flat_threshold=1e-7,
+    noisy_z=5.0,
+    interpolate_bads=True,
+    task_duration=None,
+    figure_dir=None,
+    fragment=None,
+):
+    """Preprocess one continuous EEG run from BIDS and write it as FIF.
+
+    Parameters
+    ----------
+    source : path-like
+        BIDS EEG recording (``*_eeg.vhdr``, ``.edf``, ``.set``, ``.fif``).
+    out_fif : path-like
+        Output FIF (``*_desc-preproc_eeg.fif``).
+    out_events : path-like
+        Output events TSV (onset, duration, trial_type, sample).
+    l_freq, h_freq : float | None
+        Band-pass edges in Hz (``None`` skips that edge).
+    notch : sequence of float
+        Line-noise frequencies to notch (empty to skip).
+    sfreq : float | None
+        Resample to this rate (``None`` keeps the recording's rate).
+    reference : None | "average" | list of str
+        ``None`` keeps the recording reference. An average reference lowers
+        the rank of the data by one, so covariance pipelines then need a
+        shrinkage estimator ("oas", "lwf").
+    montage : str | None
+        Standard montage set when the recording has no digitisation.
+    flat_threshold, noisy_z : float
+        See :func:`find_bad_channels`.
+    interpolate_bads : bool
+        Interpolate the bad channels (spherical splines) instead of only
+        marking them, so that every run keeps the same channel set.
+    task_duration : float | None
+        Force the duration (s) of task annotations, for datasets whose
+        events.tsv gives zero durations.
+    figure_dir : path-like | None
+        Where to write the PSD and events figures.
+    fragment : path-like | None
+        Report fragment to write (section "EEG").
+
+    Returns
+    -------
+    raw : mne.io.Raw
+        The preprocessed recording.
+    """
+    import mne
+
+    raw = read_bids_eeg(source)
+    raw.pick("eeg")
+    _check_raw(raw, source)
+    if raw.get_montage() is None and montage:
+        raw.set_montage(montage, on_missing="warn")
+    if notch:
+        raw.notch_filter(list(notch), picks="eeg", verbose="error")
+    if l_freq is not None or h_freq is not None:
+        raw.filter(l_freq, h_freq, picks="eeg", verbose="error")
+    if sfreq is not None and not np.isclose(sfreq, raw.info["sfreq"]):
+        raw.resample(sfreq, verbose="error")
+    flat, noisy = find_bad_channels(raw, flat_threshold, noisy_z)
+    bads = sorted(set(flat) | set(noisy))
+    if len(bads) > len(raw.ch_names) // 2:
+        raise input_error(source, f"more than half of the channels are flat or noisy: {bads}")
+    raw.info["bads"] = bads
+    if bads and interpolate_bads:
+        raw.interpolate_bads(reset_bads=True, verbose="error")
+    if reference is not None:
+        raw.set_eeg_reference(reference, projection=False, verbose="error")
+    if task_duration is not None:
+        ann = raw.annotations
+        dur = np.where([d.startswith(NON_TASK_PREFIXES) for d in ann.description], ann.duration, task_duration)
+        raw.set_annotations(mne.Annotations(ann.onset, dur, ann.description, orig_time=ann.orig_time))
+
+    events = annotations_table(raw)
+    with atomic_path(out_fif) as tmp:
+        raw.save(tmp, overwrite=True, verbose="error")
+    write_tsv(out_events, events)
+    write_sidecar(
+        out_fif,
+        [source],
+        Description="Preprocessed EEG",
+        SamplingFrequency=raw.info["sfreq"],
+        Filter={"l_freq": l_freq, "h_freq": h_freq, "notch": list(notch or [])},
+        Reference=reference if reference is not None else "recording",
+        BadChannels={"flat": flat, "noisy": noisy, "interpolated": bool(bads and interpolate_bads)},
+    )
+    if fragment is not None:
+        _write_eeg_fragment(raw, events, Path(out_fif), figure_dir, fragment, flat, noisy)
+    return raw
+
+
+def annotations_table(raw):
+    """Return the task annotations of ``raw`` as a BIDS-like events table.
+
+    Returns
+    -------
+    events : DataFrame
+        Columns onset (s from the first sample), duration (s), trial_type and
+        sample (index from the first sample).
+    """
+    ann = raw.annotations
+    keep = [not d.startswith(NON_TASK_PREFIXES) for d in ann.description]
+    onset = ann.onset[keep] - raw.first_time
+    return pd.DataFrame(
+        {
+            "onset": np.round(onset, 6),
+            "duration": np.round(ann.duration[keep], 6),
+            "trial_type": np.asarray(ann.description)[keep],
+            "sample": np.round(onset * raw.info["sfreq"]).astype(int),
+        }
+    )
+
+
+def _write_eeg_fragment(raw, events, out_fif, figure_dir, fragment, flat, noisy):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mne
+
+    from ..report.fragments import fragment_item, write_fragment
+
+    figure_dir = Path(figure_dir or Path(fragment).parent)
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_fif.name.replace("_desc-preproc_eeg.fif", "")
+    psd_png = figure_dir / f"{stem}_desc-psd_eeg.png"
+    fig = raw.compute_psd(fmax=min(60.0, raw.info["sfreq"] / 2), verbose="error").plot(show=False)
+    _save_png(fig, psd_png)
+    plt.close(fig)
+
+    ev_png = figure_dir / f"{stem}_desc-events_eeg.png"
+    ev, event_id = mne.events_from_annotations(raw, verbose="error")
+    fig = mne.viz.plot_events(ev, sfreq=raw.info["sfreq"], first_samp=raw.first_samp, event_id=event_id, show=False)
+    _save_png(fig, ev_png)
+    plt.close(fig)
+
+    counts = events["trial_type"].value_counts().to_dict()
+    summary = (
+        f"<p>{len(raw.ch_names)} EEG channels at {raw.info['sfreq']:g} Hz, "
+        f"{raw.times[-1]:.0f} s; events: {counts}; flat channels: {flat or 'none'}; "
+        f"noisy channels: {noisy or 'none'}.</p>"
+    )
+    items = [
+        fragment_item("html", f"{stem}: summary", html=summary),
+        fragment_item("image", f"{stem}: power spectrum", path=psd_png, caption="Welch PSD after preprocessing"),
+        fragment_item("image", f"{stem}: events", path=ev_png, caption="Task events over time"),
+    ]
+    write_fragment(fragment, "EEG", items, order=20)
+
+
+def _save_png(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, bbox_inches="tight")

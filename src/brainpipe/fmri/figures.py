@@ -1,0 +1,143 @@
+"""Figures of the fMRI stages (nilearn plotting on the Agg backend)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..io.atomic import atomic_path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path, dpi=100):
+    """Save a matplotlib figure atomically and close it."""
+    plt = _pyplot()
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return path
+
+
+def plot_carpet_figure(bold_img, atlas_img, tr, path, *, fd=None, roi_series=None, title=None):
+    """Carpet plot of the BOLD voxels inside the atlas, with FD above.
+
+    Parameters
+    ----------
+    bold_img : nibabel.Nifti1Image
+        Shape (x, y, z, n_volumes).
+    atlas_img : nibabel.Nifti1Image
+        Label image on the BOLD grid, shape (x, y, z); voxels are grouped by
+        label in the carpet.
+    tr : float
+        Repetition time in seconds.
+    path : path-like
+        PNG to write.
+    fd : ndarray, shape (n_volumes,) | None
+        Framewise displacement in mm, drawn above the carpet.
+    roi_series : ndarray, shape (n_kept, n_regions) | None
+        Cleaned ROI time series, drawn below the carpet as an image.
+    title : str | None
+    """
+    from nilearn.plotting import plot_carpet
+
+    plt = _pyplot()
+    rows = [1.0, 4.0] + ([2.0] if roi_series is not None else [])
+    fig, axes = plt.subplots(
+        len(rows), 1, figsize=(10, 2.2 * sum(rows) / 2), gridspec_kw={"height_ratios": rows}
+    )
+    n_vol = bold_img.shape[3]
+    t = np.arange(n_vol) * tr
+    if fd is not None:
+        axes[0].plot(t, fd, color="tab:red", lw=1)
+        axes[0].set_ylabel("FD (mm)")
+        axes[0].set_xlim(0, t[-1])
+    else:
+        axes[0].text(0.5, 0.5, "no framewise displacement column", ha="center", va="center")
+        axes[0].set_axis_off()
+    axes[0].set_title(title or "BOLD carpet (voxels in atlas regions, grouped by region)")
+    plot_carpet(bold_img, mask_img=atlas_img, t_r=tr, figure=fig, axes=axes[1], title=None)
+    if roi_series is not None:
+        ax = axes[2]
+        lim = np.percentile(np.abs(roi_series), 99) or 1.0
+        ax.imshow(roi_series.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                  interpolation="nearest")
+        ax.set_ylabel("region")
+        ax.set_xlabel("kept volume")
+        ax.set_title("cleaned regional time series (z-scored)")
+    return save_figure(fig, path)
+
+
+def network_order(networks):
+    """Order of regions grouped by network, networks in order of appearance.
+
+    Parameters
+    ----------
+    networks : sequence of str, length n_regions
+
+    Returns
+    -------
+    order : ndarray of int, shape (n_regions,)
+    """
+    networks = list(networks)
+    first = {}
+    for i, net in enumerate(networks):
+        first.setdefault(net, i)
+    return np.array(sorted(range(len(networks)), key=lambda i: (first[networks[i]], i)))
+
+
+def plot_connectivity_matrix(matrix, path, *, networks=None, names=None, title="", vmax=None):
+    """Plot a connectivity matrix ordered by network, with network ticks.
+
+    Parameters
+    ----------
+    matrix : ndarray, shape (n_regions, n_regions)
+    path : path-like
+        PNG to write.
+    networks : sequence of str | None
+        Network of each region; regions are grouped by it and the networks
+        named on the axes (region names are unreadable beyond ~30 regions).
+    names : sequence of str | None
+        Region names, used as tick labels when there are few regions.
+    title : str
+    vmax : float | None
+        Colour limit (symmetric); by default the largest off-diagonal value.
+    """
+    from nilearn.plotting import plot_matrix
+
+    plt = _pyplot()
+    n = matrix.shape[0]
+    order = network_order(networks) if networks is not None else np.arange(n)
+    mat = np.array(matrix, dtype=float)[np.ix_(order, order)]
+    off = mat[~np.eye(n, dtype=bool)]
+    if vmax is None:
+        vmax = float(np.nanmax(np.abs(off))) if off.size else 1.0
+    vmax = vmax or 1.0
+    shown = mat.copy()
+    np.fill_diagonal(shown, 0.0)  # the unit diagonal would saturate the scale
+    fig, ax = plt.subplots(figsize=(7, 6))
+    labels = None
+    if names is not None and n <= 30:
+        labels = [str(names[i]) for i in order]
+    plot_matrix(shown, labels=labels, axes=ax, figure=fig, vmin=-vmax, vmax=vmax,
+                title=title, colorbar=True, cmap="RdBu_r")
+    if networks is not None and labels is None:
+        nets = np.asarray(networks)[order]
+        bounds = [0] + [i for i in range(1, n) if nets[i] != nets[i - 1]] + [n]
+        for b in bounds[1:-1]:
+            ax.axhline(b - 0.5, color="k", lw=0.6)
+            ax.axvline(b - 0.5, color="k", lw=0.6)
+        centres = [(a + b - 1) / 2 for a, b in zip(bounds[:-1], bounds[1:])]
+        ax.set_xticks(centres)
+        ax.set_yticks(centres)
+        ax.set_xticklabels([nets[a] for a in bounds[:-1]], rotation=90, fontsize=8)
+        ax.set_yticklabels([nets[a] for a in bounds[:-1]], fontsize=8)
+    return save_figure(fig, path)

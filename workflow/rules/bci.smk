@@ -1,0 +1,1 @@
+# BCI evaluation: offline (MOABB within/cross-session) and pseudo-online.

@@ -1,0 +1,209 @@
+# Path helpers shared by every rule. No processing logic lives here: only which
+# files exist (or will, for the simulated demo) and how outputs are named.
+import json
+import shlex
+from pathlib import Path
+
+BIDS = Path(config["bids_root"])
+RES = Path(config["results"])
+LOGS = RES / "logs"
+SIM = config["simulate"]
+EEG_TASK = config["eeg"]["task"]
+FMRI_TASK = config["fmri"]["task"]
+ATLAS = config["fmri"]["atlas"]["name"]
+EEG_RAW_EXTENSIONS = (".vhdr", ".edf", ".bdf", ".set", ".fif")
+# One software environment for every rule (used with --sdm conda).
+CONDA_ENV = str(Path(workflow.basedir) / "environment.yml")
+
+wildcard_constraints:
+    sub="[A-Za-z0-9]+",
+    ses="[A-Za-z0-9]+",
+    run="[A-Za-z0-9]+",
+
+
+def opts(*keys, only=None, **extra):
+    """Shell-quoted JSON of a config slice (config[k1][k2]...) plus extras.
+
+    Its keys are the keyword arguments of the step's Python function; the
+    workflow switch "enabled" is not passed on.
+    """
+    node = config
+    for key in keys:
+        node = node[key]
+    node = {k: v for k, v in node.items() if k != "enabled" and (only is None or k in only)}
+    return shlex.quote(json.dumps({**node, **extra}))
+
+
+def _entities(name):
+    """Parse BIDS entities of a file name into a dict."""
+    stem = name.split(".")[0]
+    return dict(part.split("-", 1) for part in stem.split("_") if "-" in part)
+
+
+def _discover():
+    """Map (sub, ses, run) -> raw EEG file, sub -> bold, sub -> T1w.
+
+    For the simulated demo the layout is known from the config before the
+    data exist; for a real dataset it is read from the BIDS folder.
+    """
+    eeg, bold, t1 = {}, {}, {}
+    if SIM["enabled"]:
+        for i in range(1, SIM["n_subjects"] + 1):
+            sub = f"{i:02d}"
+            bold[sub] = BIDS / f"sub-{sub}/func/sub-{sub}_task-{FMRI_TASK}_bold.nii.gz"
+            t1[sub] = BIDS / f"sub-{sub}/anat/sub-{sub}_T1w.nii.gz"
+            if i > SIM["n_eeg_subjects"]:
+                continue
+            for ses in range(1, SIM["n_sessions"] + 1):
+                for run in range(1, SIM["n_runs"] + 1):
+                    eeg[(sub, str(ses), str(run))] = (
+                        BIDS / f"sub-{sub}/ses-{ses}/eeg/sub-{sub}_ses-{ses}_task-{EEG_TASK}_run-{run}_eeg.vhdr"
+                    )
+        return eeg, bold, t1
+    for path in sorted(BIDS.glob(f"sub-*/**/eeg/*_task-{EEG_TASK}_*eeg.*")):
+        if path.suffix in EEG_RAW_EXTENSIONS:
+            ent = _entities(path.name)
+            eeg[(ent["sub"], ent.get("ses", "1"), ent.get("run", "1"))] = path
+    for path in sorted(BIDS.glob(f"sub-*/func/*_task-{FMRI_TASK}_*bold.nii*")):
+        bold.setdefault(_entities(path.name)["sub"], path)
+    for path in sorted(BIDS.glob("sub-*/anat/*_T1w.nii*")):
+        t1.setdefault(_entities(path.name)["sub"], path)
+    return eeg, bold, t1
+
+
+EEG_RAW, BOLD, T1W = _discover()
+if config["subjects"] != "all":
+    keep = set(config["subjects"])
+    EEG_RAW = {k: v for k, v in EEG_RAW.items() if k[0] in keep}
+    BOLD = {k: v for k, v in BOLD.items() if k in keep}
+    T1W = {k: v for k, v in T1W.items() if k in keep}
+if not config["eeg"]["enabled"]:
+    EEG_RAW = {}
+if not config["fmri"]["enabled"]:
+    BOLD = {}
+if not config["mri"]["enabled"]:
+    T1W = {}
+SUBJECTS = sorted({k[0] for k in EEG_RAW} | set(BOLD) | set(T1W))
+EEG_SUBJECTS = sorted({k[0] for k in EEG_RAW})
+if not SUBJECTS:
+    raise ValueError(
+        f"No subjects found in bids_root '{BIDS}' for EEG task '{EEG_TASK}' / fMRI task "
+        f"'{FMRI_TASK}' (or all stages are disabled). Check bids_root, the task labels and subjects."
+    )
+
+
+def eeg_sessions(sub):
+    return sorted({ses for (s, ses, _) in EEG_RAW if s == sub})
+
+
+def eeg_runs(sub, ses):
+    return sorted(run for (s, se, run) in EEG_RAW if s == sub and se == ses)
+
+
+# -- input functions (named, no lambdas) --------------------------------------
+
+
+def eeg_raw_file(wildcards):
+    return str(EEG_RAW[(wildcards.sub, wildcards.ses, wildcards.run)])
+
+
+def bold_file(wildcards):
+    return str(BOLD[wildcards.sub])
+
+
+def confounds_path(sub):
+    root = config["fmri"]["confounds"]["root"]
+    name = Path(BOLD[sub]).name.split("_bold")[0] + "_desc-confounds_timeseries.tsv"
+    return str(Path(root) / f"sub-{sub}" / "func" / name)
+
+
+def confounds_file(wildcards):
+    return confounds_path(wildcards.sub)
+
+
+def t1_file(wildcards):
+    return str(T1W[wildcards.sub])
+
+
+# -- output names (BIDS-derivatives style) -------------------------------------
+
+
+def eeg_preproc(sub, ses, run, ext="_desc-preproc_eeg.fif"):
+    return str(RES / f"sub-{sub}/eeg/sub-{sub}_ses-{ses}_task-{EEG_TASK}_run-{run}{ext}")
+
+
+def session_preproc_runs(wildcards):
+    return [eeg_preproc(wildcards.sub, wildcards.ses, run) for run in eeg_runs(wildcards.sub, wildcards.ses)]
+
+
+def subject_preproc_runs(wildcards):
+    return [
+        eeg_preproc(wildcards.sub, ses, run) for ses in eeg_sessions(wildcards.sub) for run in eeg_runs(wildcards.sub, ses)
+    ]
+
+
+def fmri_out(sub, tail):
+    return str(RES / f"sub-{sub}/func/sub-{sub}_task-{FMRI_TASK}_atlas-{ATLAS}_{tail}")
+
+
+def stat_label(kind):
+    """XCP-D's stat- entity of a nilearn connectivity kind."""
+    return {
+        "correlation": "pearsoncorrelation",
+        "partial correlation": "partialcorrelation",
+        "covariance": "covariance",
+        "precision": "precision",
+        "tangent": "tangent",
+    }[kind]
+
+
+FC_KINDS = config["fmri"]["connectivity"]["kinds"]
+FC_STATS = [stat_label(k) for k in FC_KINDS]
+
+
+def all_timeseries(wildcards=None):
+    return [fmri_out(sub, "timeseries.tsv") for sub in sorted(BOLD)]
+
+
+def figure(sub, name):
+    return str(RES / f"sub-{sub}/figures/sub-{sub}_{name}")
+
+
+def subject_fragments(sub):
+    """Every fragment the stages write for one subject, in any order."""
+    frags = []
+    for ses in eeg_sessions(sub):
+        for run in eeg_runs(sub, ses):
+            frags.append(figure(sub, f"ses-{ses}_run-{run}_desc-eeg_fragment.json"))
+        frags.append(figure(sub, f"ses-{ses}_desc-eegcov_fragment.json"))
+    if sub in BOLD:
+        frags.append(figure(sub, "desc-fmri_fragment.json"))
+        frags.append(figure(sub, "desc-fc_fragment.json"))
+    if sub in T1W:
+        frags.append(figure(sub, "desc-mri_fragment.json"))
+    return frags
+
+
+def report_fragments(wildcards):
+    return subject_fragments(wildcards.sub)
+
+
+def all_targets():
+    targets = [str(RES / "dataset_description.json")]
+    if config["report"]["enabled"]:
+        targets += [str(RES / f"sub-{sub}/sub-{sub}_report.html") for sub in SUBJECTS]
+    else:
+        for sub in SUBJECTS:
+            targets += subject_fragments(sub)
+    if BOLD and config["fmri"]["connectivity"]["tangent"]:
+        targets.append(str(RES / f"group/func/task-{FMRI_TASK}_atlas-{ATLAS}_stat-tangent_relmat.tsv"))
+    return targets
+
+
+def simulated_files():
+    """Files the simulate rule promises (what later rules read)."""
+    files = [BIDS / "participants.tsv"]
+    files += [Path(config["fmri"]["atlas"]["maps"]), Path(config["fmri"]["atlas"]["labels"])]
+    files += list(EEG_RAW.values()) + list(BOLD.values()) + list(T1W.values())
+    files += [confounds_path(sub) for sub in BOLD]
+    return [str(f) for f in files]

@@ -1,0 +1,69 @@
+# Preprocessing, one rule per modality: EEG (MNE), fMRI ROI signals (nilearn),
+# T1 quality control.
+
+
+rule preprocess_eeg:
+    conda:
+        CONDA_ENV
+    input:
+        raw=eeg_raw_file,
+    output:
+        fif=eeg_preproc("{sub}", "{ses}", "{run}"),
+        events=eeg_preproc("{sub}", "{ses}", "{run}", "_desc-preproc_events.tsv"),
+        fragment=figure("{sub}", "ses-{ses}_run-{run}_desc-eeg_fragment.json"),
+    log:
+        str(LOGS / "preprocess_eeg/sub-{sub}_ses-{ses}_run-{run}.log"),
+    params:
+        opts=opts("eeg", "preprocess"),
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    shell:
+        "brainpipe preprocess-eeg --input {input.raw} --output {output.fif} --events {output.events}"
+        " --fragment {output.fragment} --opts {params.opts} > {log} 2>&1"
+
+
+rule fmri_timeseries:
+    conda:
+        CONDA_ENV
+    input:
+        bold=bold_file,
+        confounds=confounds_file,
+        atlas=config["fmri"]["atlas"]["maps"],
+        labels=config["fmri"]["atlas"]["labels"],
+    output:
+        tsv=fmri_out("{sub}", "timeseries.tsv"),
+        fragment=figure("{sub}", "desc-fmri_fragment.json"),
+    log:
+        str(LOGS / "fmri_timeseries/sub-{sub}.log"),
+    params:
+        opts=opts(
+            "fmri",
+            only=("detrend", "high_pass", "low_pass", "standardize"),
+            confound_columns=config["fmri"]["confounds"]["columns"],
+        ),
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    shell:
+        "brainpipe fmri-timeseries --bold {input.bold} --confounds {input.confounds} --atlas {input.atlas}"
+        " --labels {input.labels} --output {output.tsv} --fragment {output.fragment} --opts {params.opts} > {log} 2>&1"
+
+
+rule mri_qc:
+    conda:
+        CONDA_ENV
+    input:
+        t1=t1_file,
+    output:
+        mask=str(RES / "sub-{sub}/anat/sub-{sub}_desc-brain_mask.nii.gz"),
+        metrics=str(RES / "sub-{sub}/anat/sub-{sub}_desc-iqms_T1w.tsv"),
+        fragment=figure("{sub}", "desc-mri_fragment.json"),
+    log:
+        str(LOGS / "mri_qc/sub-{sub}.log"),
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    shell:
+        "brainpipe mri-qc --t1 {input.t1} --mask {output.mask} --metrics {output.metrics}"
+        " --fragment {output.fragment} > {log} 2>&1"

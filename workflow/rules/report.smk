@@ -1,0 +1,17 @@
+# One HTML report per subject, assembled from the fragments the stages wrote.
+
+
+rule report:
+    conda:
+        CONDA_ENV
+    input:
+        report_fragments,
+    output:
+        str(RES / "sub-{sub}/sub-{sub}_report.html"),
+    log:
+        str(LOGS / "report/sub-{sub}.log"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "brainpipe report --subject {wildcards.sub} --output {output} {input} > {log} 2>&1"
