@@ -59,6 +59,12 @@ def _preprocess_eeg(args):
     )
 
 
+def _eeg_covariances(args):
+    from .eeg.epochs import session_covariances
+
+    session_covariances(args.runs, args.output, fragment=args.fragment, **args.opts)
+
+
 def _report(args):
     from .report.subject import build_subject_report
 
@@ -105,6 +111,12 @@ def build_parser():
     p.add_argument("--output", required=True, help="preprocessed FIF")
     p.add_argument("--events", required=True, help="events TSV")
     add_report_args(p)
+    add_opts(p)
+
+    p = add("eeg-covariances", _eeg_covariances, "trial covariance matrices of one EEG session")
+    p.add_argument("--output", required=True, help="output .npz")
+    p.add_argument("--fragment", default=None, help="report fragment JSON to write")
+    p.add_argument("runs", nargs="+", help="preprocessed runs of the session (FIF)")
     add_opts(p)
 
     p = add("report", _report, "assemble one subject's HTML report from fragments")

@@ -94,40 +94,44 @@ def network_order(networks):
     return np.array(sorted(range(len(networks)), key=lambda i: (first[networks[i]], i)))
 
 
-def plot_connectivity_matrix(matrix, path, *, networks=None, names=None, title="", vmax=None):
-    """Plot a connectivity matrix ordered by network, with network ticks.
+def plot_connectivity_matrices(matrices, path, *, networks=None, names=None, vmax=None):
+    """Plot connectivity matrices side by side, ordered by network.
 
     Parameters
     ----------
-    matrix : ndarray, shape (n_regions, n_regions)
+    matrices : dict of str -> ndarray, shape (n_regions, n_regions)
+        Panel title -> matrix.
     path : path-like
         PNG to write.
     networks : sequence of str | None
         Network of each region; regions are grouped by it and the networks
         named on the axes (region names are unreadable beyond ~30 regions).
     names : sequence of str | None
-        Region names, used as tick labels when there are few regions.
-    title : str
+        Region names, used as tick labels when there are at most 30 regions.
     vmax : float | None
-        Colour limit (symmetric); by default the largest off-diagonal value.
+        Colour limit (symmetric); by default each panel's largest
+        off-diagonal absolute value.
     """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(matrices), figsize=(6.5 * len(matrices), 5.5), squeeze=False)
+    for ax, (title, mat) in zip(axes[0], matrices.items()):
+        draw_matrix(ax, fig, mat, networks=networks, names=names, title=title, vmax=vmax)
+    return save_figure(fig, path)
+
+
+def draw_matrix(ax, fig, matrix, *, networks=None, names=None, title="", vmax=None):
+    """Draw one matrix (diagonal blanked) on ``ax``; see :func:`plot_connectivity_matrices`."""
     from nilearn.plotting import plot_matrix
 
-    plt = _pyplot()
     n = matrix.shape[0]
     order = network_order(networks) if networks is not None else np.arange(n)
     mat = np.array(matrix, dtype=float)[np.ix_(order, order)]
-    off = mat[~np.eye(n, dtype=bool)]
+    np.fill_diagonal(mat, 0.0)  # a unit diagonal would saturate the colour scale
     if vmax is None:
-        vmax = float(np.nanmax(np.abs(off))) if off.size else 1.0
+        vmax = float(np.nanmax(np.abs(mat))) if n > 1 else 1.0
     vmax = vmax or 1.0
-    shown = mat.copy()
-    np.fill_diagonal(shown, 0.0)  # the unit diagonal would saturate the scale
-    fig, ax = plt.subplots(figsize=(7, 6))
-    labels = None
-    if names is not None and n <= 30:
-        labels = [str(names[i]) for i in order]
-    plot_matrix(shown, labels=labels, axes=ax, figure=fig, vmin=-vmax, vmax=vmax,
+    labels = [str(names[i]) for i in order] if names is not None and n <= 30 else None
+    plot_matrix(mat, labels=labels, axes=ax, figure=fig, vmin=-vmax, vmax=vmax,
                 title=title, colorbar=True, cmap="RdBu_r")
     if networks is not None and labels is None:
         nets = np.asarray(networks)[order]
@@ -140,4 +144,4 @@ def plot_connectivity_matrix(matrix, path, *, networks=None, names=None, title="
         ax.set_yticks(centres)
         ax.set_xticklabels([nets[a] for a in bounds[:-1]], rotation=90, fontsize=8)
         ax.set_yticklabels([nets[a] for a in bounds[:-1]], fontsize=8)
-    return save_figure(fig, path)
+    return ax

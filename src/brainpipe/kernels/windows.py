@@ -126,8 +126,8 @@ def effective_length(window, order, lag):
     if n_eff < 2:
         raise ValueError(
             f"window={window} samples is too short for order={order} and lag={lag}: "
-            f"the delay embedding keeps window - order*lag = {n_eff} samples per "
-            f"copy and at least 2 are needed. Use a longer window or a smaller "
-            f"order or lag."
+            f"the delay embedding keeps {n_eff} samples per copy (window if "
+            f"order == 1, else window - order*lag) and at least 2 are needed. "
+            f"Use a longer window or a smaller order or lag."
         )
     return n_eff

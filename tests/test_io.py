@@ -1,0 +1,114 @@
+"""Atomic writes, BIDS-derivatives names and up-front input checks."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainpipe._check import BrainpipeInputError, check_option
+from brainpipe.io.atomic import atomic_path, sidecar_path, write_json, write_sidecar, write_tsv
+from brainpipe.io.derivatives import bids_name, write_dataset_description
+from brainpipe.io.validate import find_problems, validate_bids
+
+
+def test_atomic_path_renames_on_success(tmp_path):
+    out = tmp_path / "sub" / "a_desc-x_eeg.fif"
+    with atomic_path(out) as tmp:
+        assert tmp.name.endswith("a_desc-x_eeg.fif")  # writers checking names see the real ending
+        assert tmp.parent == out.parent
+        tmp.write_text("data")
+        assert not out.exists()
+    assert out.read_text() == "data"
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
+
+
+def test_atomic_path_leaves_nothing_on_error(tmp_path):
+    out = tmp_path / "table.tsv"
+    with pytest.raises(RuntimeError):
+        with atomic_path(out) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_tsv_and_sidecar(tmp_path):
+    out = tmp_path / "sub-01_desc-x_timeseries.tsv"
+    write_tsv(out, pd.DataFrame({"a": [1.0, np.nan]}))
+    assert out.read_text().splitlines() == ["a", "1.0", "n/a"]
+    write_sidecar(out, ["in.nii.gz"], Description="test", Value=np.float64(2.0))
+    meta = json.loads(sidecar_path(out).read_text())
+    assert sidecar_path(out).name == "sub-01_desc-x_timeseries.json"
+    assert meta == {"Sources": ["in.nii.gz"], "Description": "test", "Value": 2.0}
+
+
+def test_bids_name_orders_entities():
+    name = bids_name("relmat", ".tsv", stat="pearsoncorrelation", atlas="demo100", task="rest", sub="01")
+    assert name == "sub-01_task-rest_atlas-demo100_stat-pearsoncorrelation_relmat.tsv"
+    assert bids_name("eeg", ".fif", sub="01", ses="1", run=2, desc="preproc", task="imagery") == (
+        "sub-01_ses-1_task-imagery_run-2_desc-preproc_eeg.fif"
+    )
+    with pytest.raises(ValueError, match="Unknown BIDS entities"):
+        bids_name("eeg", ".fif", subject="01")
+
+
+def test_dataset_description(tmp_path):
+    write_dataset_description(tmp_path, sources=["data/demo"])
+    desc = json.loads((tmp_path / "dataset_description.json").read_text())
+    assert desc["DatasetType"] == "derivative"
+    assert desc["GeneratedBy"][0]["Name"] == "brainpipe"
+
+
+def test_check_option_message():
+    with pytest.raises(ValueError, match="Invalid value for the 'estimator' parameter.*got 'foo'"):
+        check_option("estimator", "foo", ("scm", "oas"))
+
+
+def _bids(tmp_path, tr=2.0, shape=(4, 4, 4, 10), events=True, participants=True):
+    root = tmp_path / "bids"
+    (root / "sub-01/func").mkdir(parents=True)
+    (root / "sub-01/ses-1/eeg").mkdir(parents=True)
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "t", "BIDSVersion": "1.10.0"}))
+    if participants:
+        pd.DataFrame({"participant_id": ["sub-01"], "age": [30], "sex": ["F"]}).to_csv(
+            root / "participants.tsv", sep="\t", index=False
+        )
+    bold = root / "sub-01/func/sub-01_task-rest_bold.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros(shape, np.float32), np.eye(4)), bold)
+    sidecar = {"TaskName": "rest"}
+    if tr is not None:
+        sidecar["RepetitionTime"] = tr
+    (root / "sub-01/func/sub-01_task-rest_bold.json").write_text(json.dumps(sidecar))
+    (root / "sub-01/ses-1/eeg/sub-01_ses-1_task-mi_eeg.vhdr").write_text("")
+    if events:
+        pd.DataFrame({"onset": [1.0], "duration": [4.0], "trial_type": ["left_hand"]}).to_csv(
+            root / "sub-01/ses-1/eeg/sub-01_ses-1_task-mi_events.tsv", sep="\t", index=False
+        )
+    return root
+
+
+def test_validate_clean_dataset(tmp_path):
+    root = _bids(tmp_path)
+    assert find_problems(root) == []
+    validate_bids(root)
+
+
+@pytest.mark.parametrize(
+    "kwargs, file_part, message",
+    [
+        ({"tr": None}, "_bold.nii.gz", "no RepetitionTime"),
+        ({"shape": (4, 4, 4)}, "_bold.nii.gz", "expected a 4D NIfTI"),
+        ({"events": False}, "_eeg.vhdr", "no events file"),
+        ({"participants": False}, "participants.tsv", "missing"),
+    ],
+)
+def test_validate_names_file_and_problem(tmp_path, kwargs, file_part, message):
+    root = _bids(tmp_path, **kwargs)
+    with pytest.raises(BrainpipeInputError, match=message) as err:
+        validate_bids(root)
+    assert file_part in str(err.value)
+
+
+def test_validate_missing_root(tmp_path):
+    assert "does not exist" in find_problems(tmp_path / "nope")[0]
