@@ -10,6 +10,7 @@ mean. Matrices are written as XCP-D-style ``*_stat-<stat>_relmat.tsv``.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -121,6 +122,11 @@ def _region_info(timeseries_tsv, atlas_labels, names):
         if meta.get("Regions") == list(names) and meta.get("Networks"):
             return meta["Networks"]
     return None
+
+
+def _subject_label(path):
+    name = Path(path).name
+    return name.split("_")[0] if name.startswith("sub-") else name
 
 
 def subject_connectivity(
@@ -275,8 +281,11 @@ def group_connectivity(
             CovarianceEstimator=estimator, NumberOfSubjects=len(tables),
         )
         if figure is not None:
+            # (the subjects' tangent vectors average to ~0 by construction, so
+            # show one subject and the spread instead of their mean)
+            first = _subject_label(timeseries_tsvs[0])
             panels = {"group mean" if kind != "tangent" else "geometric mean covariance": mean,
-                      f"mean {kind} matrix over subjects": mats.mean(axis=0),
+                      f"{kind}: {first}": mats[0],
                       f"SD of {kind} over subjects": mats.std(axis=0)}
             plot_connectivity_matrices(panels, figure, networks=networks, names=names)
         if fragment is not None:

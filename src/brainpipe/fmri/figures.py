@@ -52,7 +52,8 @@ def plot_carpet_figure(bold_img, atlas_img, tr, path, *, fd=None, roi_series=Non
     plt = _pyplot()
     rows = [1.0, 4.0] + ([2.0] if roi_series is not None else [])
     fig, axes = plt.subplots(
-        len(rows), 1, figsize=(10, 2.2 * sum(rows) / 2), gridspec_kw={"height_ratios": rows}
+        len(rows), 1, figsize=(10, 2.2 * sum(rows) / 2),
+        gridspec_kw={"height_ratios": rows, "hspace": 0.6},
     )
     n_vol = bold_img.shape[3]
     t = np.arange(n_vol) * tr
@@ -60,11 +61,16 @@ def plot_carpet_figure(bold_img, atlas_img, tr, path, *, fd=None, roi_series=Non
         axes[0].plot(t, fd, color="tab:red", lw=1)
         axes[0].set_ylabel("FD (mm)")
         axes[0].set_xlim(0, t[-1])
+        axes[0].set_xlabel("time (s)")
     else:
         axes[0].text(0.5, 0.5, "no framewise displacement column", ha="center", va="center")
         axes[0].set_axis_off()
     axes[0].set_title(title or "BOLD carpet (voxels in atlas regions, grouped by region)")
-    plot_carpet(bold_img, mask_img=atlas_img, t_r=tr, figure=fig, axes=axes[1], title=None)
+    import nibabel as nib
+
+    # plot_carpet wants float labels (it warns when casting integers)
+    labels_img = nib.Nifti1Image(atlas_img.get_fdata().astype(np.float32), atlas_img.affine)
+    plot_carpet(bold_img, mask_img=labels_img, t_r=tr, figure=fig, axes=axes[1], title=None)
     if roi_series is not None:
         ax = axes[2]
         lim = np.percentile(np.abs(roi_series), 99) or 1.0
@@ -131,7 +137,7 @@ def draw_matrix(ax, fig, matrix, *, networks=None, names=None, title="", vmax=No
         vmax = float(np.nanmax(np.abs(mat))) if n > 1 else 1.0
     vmax = vmax or 1.0
     labels = [str(names[i]) for i in order] if names is not None and n <= 30 else None
-    plot_matrix(mat, labels=labels, axes=ax, figure=fig, vmin=-vmax, vmax=vmax,
+    plot_matrix(mat, labels=labels, axes=ax, vmin=-vmax, vmax=vmax,
                 title=title, colorbar=True, cmap="RdBu_r")
     if networks is not None and labels is None:
         nets = np.asarray(networks)[order]

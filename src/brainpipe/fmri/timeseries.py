@@ -106,14 +106,24 @@ def extract_timeseries(
     if low_pass is not None and high_pass is not None and high_pass >= low_pass:
         raise ValueError(f"high_pass={high_pass} must be below low_pass={low_pass}")
 
-    masker = NiftiLabelsMasker(labels_img=atlas_img, resampling_target=None, strategy="mean")
-    raw = masker.fit_transform(bold_img)
+    # Load once as float32 (what nilearn would do) to check for NaN/inf: the
+    # masker silently replaces them with zeros.
+    import nibabel as nib
+
+    data = bold_img.get_fdata(dtype=np.float32)
+    in_atlas = atlas_img.get_fdata() > 0
+    if not np.isfinite(data[in_atlas]).all():
+        bad_vols = np.flatnonzero(~np.isfinite(data[in_atlas]).all(axis=0))
+        raise input_error(bold, f"BOLD has NaN or infinite values (volumes {bad_vols[:5].tolist()})")
+    bold_img = nib.Nifti1Image(data, bold_img.affine, bold_img.header)
+    del data
+
+    masker = NiftiLabelsMasker(
+        labels_img=atlas_img, resampling_target=None, strategy="mean", standardize=None
+    )
+    raw = masker.fit_transform(bold_img).astype(np.float64)
     if raw.shape != (n_volumes, len(labels)):
         raise input_error(bold, f"expected {len(labels)} region signals, got {raw.shape[1]}")
-    bad = ~np.isfinite(raw)
-    if bad.any():
-        cols = labels["name"][bad.any(axis=0)].tolist()
-        raise input_error(bold, f"BOLD has NaN or infinite values in regions {cols[:5]}")
     flat = raw.std(axis=0) == 0
     if flat.any():
         cols = labels["name"][flat].tolist()

@@ -1,0 +1,283 @@
+"""Figures and statistics of the pseudo-online evaluation.
+
+* :func:`plot_decision_timeline`: true labels and each pipeline's decisions
+  over the time of one run, idle in grey;
+* :func:`plot_subject_comparison`: offline vs pseudo-online score per
+  pipeline for one subject;
+* :func:`group_statistics` / :func:`plot_group_comparison`: the same across
+  subjects with a paired Wilcoxon signed-rank test per pipeline.
+
+Figures use matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+
+from ..io.atomic import atomic_path
+from .labels import IDLE
+
+_IDLE_COLOR = "#c8c8c8"
+
+
+def _figure(*args, **kwargs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+def save_figure(fig, path, dpi=110):
+    """Save a figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path
+
+
+def _label_colors(labels):
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10"]
+    colors, j = {}, 0
+    for lab in labels:
+        if lab == IDLE:
+            colors[lab] = _IDLE_COLOR
+        else:
+            colors[lab] = cmap(j % 10)
+            j += 1
+    return colors
+
+
+def plot_decision_timeline(times, y_true, predictions, labels, *, title=""):
+    """Decision timeline of one run.
+
+    One band per row: the true window labels on top, then each pipeline's
+    decisions, coloured by label (idle grey), against the decision time (end
+    of each window).
+
+    Parameters
+    ----------
+    times : ndarray, shape (n_windows,)
+        Decision times (s).
+    y_true : ndarray of str, shape (n_windows,)
+        True labels.
+    predictions : dict of str to ndarray, shape (n_windows,)
+        Decisions per pipeline.
+    labels : sequence of str
+        All labels (``"idle"`` first), fixes the colours.
+    title : str
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    labels = list(labels)
+    code = {lab: i for i, lab in enumerate(labels)}
+    rows = [("true", y_true)] + list(predictions.items())
+    grid = np.array([[code[v] for v in np.asarray(r)] for _, r in rows])
+    colors = _label_colors(labels)
+    fig, ax = _figure(figsize=(11, 0.55 * len(rows) + 1.3))
+    times = np.asarray(times, dtype=float)
+    half = (times[1] - times[0]) / 2 if len(times) > 1 else 0.5
+    ax.imshow(
+        grid,
+        aspect="auto",
+        interpolation="nearest",
+        cmap=ListedColormap([colors[lab] for lab in labels]),
+        vmin=-0.5,
+        vmax=len(labels) - 0.5,
+        extent=(times[0] - half, times[-1] + half, len(rows) - 0.5, -0.5),
+    )
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([name for name, _ in rows])
+    ax.axhline(0.5, color="k", lw=1)
+    ax.set_xlabel("decision time (s, window end)")
+    ax.set_title(title)
+    ax.legend(
+        handles=[Patch(color=colors[lab], label=lab) for lab in labels],
+        loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
+    )
+    return fig
+
+
+def _subject_means(scores, metric):
+    """Mean over test runs of unsmoothed scores, per subject/evaluation/pipeline/mode."""
+    s = scores[scores["smoothing"].astype(int) == 1]
+    return (
+        s.groupby(["subject", "evaluation", "pipeline", "mode"], sort=True)[metric]
+        .mean()
+        .unstack("mode")
+        .reset_index()
+    )
+
+
+def plot_subject_comparison(scores, metric="nmcc"):
+    """Offline vs pseudo-online score per pipeline for one subject.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Rows of :func:`brainpipe.bci.pseudo_online.evaluate_pseudo_online`.
+    metric : str
+        Column to plot.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    means = _subject_means(scores, metric)
+    evaluations = list(dict.fromkeys(means["evaluation"]))
+    fig, axes = _figure(1, len(evaluations), figsize=(4.5 * len(evaluations), 3.6), squeeze=False)
+    for ax, ev in zip(axes[0], evaluations):
+        m = means[means["evaluation"] == ev].groupby("pipeline").mean(numeric_only=True)
+        x = np.arange(len(m))
+        for j, mode in enumerate(["offline", "pseudo-online"]):
+            if mode in m:
+                ax.bar(x + (j - 0.5) * 0.38, m[mode], width=0.38, label=mode)
+        ax.axhline(0.5, color="k", lw=0.8, ls=":")
+        ax.set_xticks(x)
+        ax.set_xticklabels(m.index, rotation=30, ha="right")
+        ax.set_ylim(0, 1.15)
+        ax.set_yticks(np.linspace(0, 1, 6))
+        ax.set_ylabel(metric)
+        ax.set_title(ev)
+    axes[0][0].legend(frameon=False, loc="upper center", ncol=2, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def group_statistics(scores, metric="nmcc"):
+    """Paired Wilcoxon signed-rank test, offline vs pseudo-online, across subjects.
+
+    Each subject's score is the mean over its test runs (unsmoothed
+    decisions); the test pairs the two modes per subject, per evaluation and
+    pipeline (:func:`scipy.stats.wilcoxon`, two-sided).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Rows of several subjects.
+    metric : str
+
+    Returns
+    -------
+    stats : DataFrame
+        Columns evaluation, pipeline, n_subjects, offline_mean,
+        pseudo_online_mean, mean_difference (offline - pseudo-online),
+        wilcoxon_statistic, p_value (NaN with fewer than 2 subjects or when
+        all differences are zero).
+    """
+    from scipy.stats import wilcoxon
+
+    means = _subject_means(scores, metric)
+    rows = []
+    for (ev, pipe), g in means.groupby(["evaluation", "pipeline"], sort=True):
+        g = g.dropna(subset=[c for c in ("offline", "pseudo-online") if c in g])
+        off = g["offline"].to_numpy() if "offline" in g else np.array([])
+        onl = g["pseudo-online"].to_numpy() if "pseudo-online" in g else np.array([])
+        stat = p = np.nan
+        if len(off) >= 2 and len(off) == len(onl) and np.any(off != onl):
+            res = wilcoxon(off, onl)
+            stat, p = float(res.statistic), float(res.pvalue)
+        rows.append(
+            {
+                "evaluation": ev,
+                "pipeline": pipe,
+                "n_subjects": len(g),
+                "offline_mean": float(np.mean(off)) if len(off) else np.nan,
+                "pseudo_online_mean": float(np.mean(onl)) if len(onl) else np.nan,
+                "mean_difference": float(np.mean(off - onl)) if len(off) == len(onl) and len(off) else np.nan,
+                "wilcoxon_statistic": stat,
+                "p_value": p,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_group_comparison(scores, metric="nmcc"):
+    """Offline vs pseudo-online per pipeline across subjects, with paired Wilcoxon p.
+
+    One panel per evaluation; per pipeline, each subject is a line from its
+    offline to its pseudo-online score, the p value of the paired test above.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Rows of several subjects.
+    metric : str
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    means = _subject_means(scores, metric)
+    stats = group_statistics(scores, metric)
+    evaluations = list(dict.fromkeys(means["evaluation"]))
+    fig, axes = _figure(1, len(evaluations), figsize=(5 * len(evaluations), 3.8), squeeze=False)
+    for ax, ev in zip(axes[0], evaluations):
+        m = means[means["evaluation"] == ev]
+        pipes = sorted(m["pipeline"].unique())
+        for i, pipe in enumerate(pipes):
+            g = m[m["pipeline"] == pipe]
+            off = g.get("offline", pd.Series(np.nan, index=g.index)).to_numpy()
+            onl = g.get("pseudo-online", pd.Series(np.nan, index=g.index)).to_numpy()
+            for a, b in zip(off, onl):
+                ax.plot([i - 0.18, i + 0.18], [a, b], color="0.6", lw=0.8, marker="o", ms=3)
+            ax.plot([i - 0.18], [np.nanmean(off)], "s", color="C0", ms=7)
+            ax.plot([i + 0.18], [np.nanmean(onl)], "s", color="C1", ms=7)
+            st = stats[(stats["evaluation"] == ev) & (stats["pipeline"] == pipe)]
+            p = st["p_value"].iloc[0] if len(st) else np.nan
+            ax.text(i, 1.02, "p=n/a" if np.isnan(p) else f"p={p:.3g}", ha="center", fontsize=8)
+        ax.axhline(0.5, color="k", lw=0.8, ls=":")
+        ax.set_xticks(range(len(pipes)))
+        ax.set_xticklabels(pipes, rotation=30, ha="right")
+        ax.set_ylim(0, 1.08)
+        ax.set_ylabel(metric)
+        ax.set_title(f"{ev}: offline (left) vs pseudo-online (right)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def scores_summary_html(scores, cfg, causality_note):
+    """Short HTML for the report: settings, time base and mean scores."""
+    if scores.empty:
+        table = "<p>No scores (not enough runs or sessions for the splits).</p>"
+    else:
+        s = (
+            scores.groupby(["evaluation", "pipeline", "mode", "smoothing"])[
+                ["nmcc", "itr", "accuracy", "balanced_accuracy"]
+            ]
+            .mean()
+            .round(3)
+            .reset_index()
+        )
+        table = s.to_html(index=False, border=0)
+        on = scores[(scores["mode"] == "pseudo-online") & (scores["smoothing"] == 1)]
+        if not on.empty:
+            t = on.groupby("pipeline")[["n_windows", "fit_s", "window_s", "classify_s"]].sum()
+            t["windows_per_s"] = t["n_windows"] / (t["window_s"] + t["classify_s"])
+            table += (
+                "<p>Time per pipeline, summed over test runs: making windows or "
+                "covariances (window_s) vs the rest of the pipeline (classify_s).</p>"
+                + t.round(3).reset_index().to_html(index=False, border=0)
+            )
+    return (
+        f"<p>Windows of {cfg['window']} s every {cfg['step']} s; a window is a task "
+        f"window when one task covers at least {cfg['min_overlap']} of it "
+        f"(ties to the later event), otherwise idle. ITR (Wolpaw, bits/min) uses "
+        f"one decision per step ({cfg['step']} s) pseudo-online and one per task "
+        f"epoch offline. Smoothing k = causal {html.escape(str(cfg['smoothing_method']))} "
+        f"over the last k windows (1 = none).</p><p>{html.escape(causality_note)}</p>"
+        + table
+    )

@@ -1,0 +1,306 @@
+"""Named BCI pipelines: scikit-learn pipelines on epochs, for MOABB evaluations.
+
+Every pipeline takes epochs ``X`` of shape (n_trials, n_channels, n_times)
+and labels ``y`` of shape (n_trials,), as MOABB paradigms return them.
+
+======================  ======================================================
+name                    steps
+======================  ======================================================
+``csp_lda``             Covariances(oas) -> pyriemann CSP -> LDA (MOABB's CSP+LDA)
+``ts_svm``              Covariances(oas) -> TangentSpace(riemann) -> SVC
+``mdm``                 Covariances(oas) -> MDM(riemann)
+``acm_ts_svm``          AugmentedCovariances(order, lag) -> TangentSpace -> SVC
+``psd_lda``             PSDBandPower -> SignedR2Selector -> shrinkage LDA
+``coh_lda``             ConnectivityNodeStrength -> SignedR2Selector -> shrinkage LDA
+======================  ======================================================
+
+Feature estimators from :mod:`brainpipe.features` are imported inside the
+builders, so this module imports (and the Riemannian pipelines run) on their
+own.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.pipeline import Pipeline
+from sklearn.svm import SVC
+
+from .._check import check_option, check_positive_int, validate_type
+
+__all__ = ["PIPELINES", "make_pipeline", "make_pipelines", "acm_parameters"]
+
+# pyriemann's covariance estimator names (also those of brainpipe.kernels).
+_ESTIMATORS = ("scm", "cov", "oas", "lwf", "sch", "mcd", "hub", "stu", "tyl", "corr")
+
+
+def csp_lda(nfilter=6, estimator="oas", metric="euclid"):
+    """CSP + LDA as in MOABB's benchmark: Covariances -> pyriemann CSP -> LDA (svd).
+
+    Parameters
+    ----------
+    nfilter : int
+        Number of CSP spatial filters (log-variance features).
+    estimator : str
+        pyriemann covariance estimator.
+    metric : str
+        Metric of the CSP's mean covariance (``"euclid"`` is classical CSP).
+    """
+    from pyriemann.estimation import Covariances
+    from pyriemann.spatialfilters import CSP
+
+    check_option("estimator", estimator, _ESTIMATORS)
+    return Pipeline(
+        [
+            ("cov", Covariances(estimator=estimator)),
+            ("csp", CSP(nfilter=check_positive_int(nfilter, "nfilter"), metric=metric, log=True)),
+            ("lda", LinearDiscriminantAnalysis(solver="svd")),
+        ]
+    )
+
+
+def ts_svm(estimator="oas", metric="riemann", C=1.0, kernel="linear"):
+    """Tangent space + SVM: Covariances -> TangentSpace -> SVC.
+
+    Parameters
+    ----------
+    estimator : str
+        pyriemann covariance estimator (MOABB uses ``"oas"``).
+    metric : str
+        Metric of the tangent-space reference point.
+    C : float
+        SVM regularisation.
+    kernel : str
+        SVM kernel.
+    """
+    from pyriemann.estimation import Covariances
+    from pyriemann.tangentspace import TangentSpace
+
+    check_option("estimator", estimator, _ESTIMATORS)
+    return Pipeline(
+        [
+            ("cov", Covariances(estimator=estimator)),
+            ("ts", TangentSpace(metric=metric)),
+            ("svm", SVC(C=C, kernel=kernel)),
+        ]
+    )
+
+
+def mdm(estimator="oas", metric="riemann"):
+    """Minimum distance to Riemannian mean: Covariances -> MDM."""
+    from pyriemann.classification import MDM
+    from pyriemann.estimation import Covariances
+
+    check_option("estimator", estimator, _ESTIMATORS)
+    return Pipeline([("cov", Covariances(estimator=estimator)), ("mdm", MDM(metric=metric))])
+
+
+def acm_ts_svm(order=4, lag=2, estimator="oas", C=1.0, kernel="linear", backend="auto",
+               implementation="brainpipe"):
+    """Augmented covariance (ACM) + tangent space + SVM (Carrara & Papadopoulo 2023).
+
+    Parameters
+    ----------
+    order : int
+        Embedding dimension p (number of delayed copies stacked; 1 = plain covariance).
+    lag : int
+        Delay tau between copies, in samples.
+    estimator : str
+        Covariance estimator of the embedded signal. MOABB's ACM pipeline
+        uses ``"cov"``; our default ``"oas"`` (shrinkage) stays positive
+        definite after rank-reducing preprocessing (average reference, ICA).
+    C, kernel
+        SVM parameters (MOABB grid-searches C in {0.5, 1, 1.5} and kernel in
+        {rbf, linear}).
+    backend : str
+        Kernel backend of :class:`brainpipe.features.AugmentedCovariances`.
+    implementation : {"brainpipe", "moabb"}
+        ``"brainpipe"``: our :class:`~brainpipe.features.AugmentedCovariances`
+        (fast kernels). ``"moabb"``: MOABB's ``AugmentedDataset`` followed by
+        pyriemann ``Covariances``, the reference we compare with (it drops
+        one lag more at the end, see BCI-ANCHORS.md).
+    """
+    from pyriemann.tangentspace import TangentSpace
+
+    check_option("estimator", estimator, _ESTIMATORS)
+    check_option("implementation", implementation, ("brainpipe", "moabb"))
+    order = check_positive_int(order, "order")
+    lag = check_positive_int(lag, "lag")
+    if implementation == "moabb":
+        from moabb.pipelines.features import AugmentedDataset
+        from pyriemann.estimation import Covariances
+
+        cov_steps = [("aug", AugmentedDataset(order=order, lag=lag)),
+                     ("cov", Covariances(estimator=estimator))]
+    else:
+        from ..features import AugmentedCovariances
+
+        cov_steps = [("acm", AugmentedCovariances(order=order, lag=lag, estimator=estimator,
+                                                  backend=backend))]
+    return Pipeline(cov_steps + [("ts", TangentSpace(metric="riemann")),
+                                 ("svm", SVC(C=C, kernel=kernel))])
+
+
+def psd_lda(sfreq=None, k=10, **feature_params):
+    """Welch band power + signed-R² feature selection + shrinkage LDA (HappyFeat).
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling frequency of the epochs, in Hz (required).
+    k : int
+        Number of (channel, frequency) features kept by the signed-R² ranking.
+    **feature_params
+        Passed to :class:`brainpipe.features.PSDBandPower` (band limits,
+        Welch window, ...).
+    """
+    sfreq = _check_sfreq(sfreq, "psd_lda")
+    from ..features import PSDBandPower
+
+    return _selected_lda(PSDBandPower(sfreq=sfreq, **feature_params), k)
+
+
+def coh_lda(sfreq=None, k=10, **feature_params):
+    """Connectivity node strength + signed-R² selection + shrinkage LDA (HappyFeat).
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling frequency of the epochs, in Hz (required).
+    k : int
+        Number of (channel, frequency) features kept.
+    **feature_params
+        Passed to :class:`brainpipe.features.ConnectivityNodeStrength`
+        (method, e.g. imaginary coherence; frequency band; ...).
+    """
+    sfreq = _check_sfreq(sfreq, "coh_lda")
+    from ..features import ConnectivityNodeStrength
+
+    return _selected_lda(ConnectivityNodeStrength(sfreq=sfreq, **feature_params), k)
+
+
+def _selected_lda(features, k):
+    from ..features import SignedR2Selector
+
+    return Pipeline(
+        [
+            ("features", features),
+            ("select", SignedR2Selector(k=check_positive_int(k, "k"))),
+            ("lda", LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")),
+        ]
+    )
+
+
+def _check_sfreq(sfreq, name):
+    if sfreq is None:
+        raise ValueError(
+            f"Pipeline {name!r} needs the sampling frequency of the epochs: pass sfreq=... "
+            "(make_pipelines(config, sfreq=...) fills it in)."
+        )
+    sfreq = float(sfreq)
+    if not sfreq > 0:
+        raise ValueError(f"sfreq must be > 0 Hz, got {sfreq!r}.")
+    return sfreq
+
+
+#: name -> builder(**params) returning an unfitted :class:`sklearn.pipeline.Pipeline`.
+PIPELINES = {
+    "csp_lda": csp_lda,
+    "ts_svm": ts_svm,
+    "mdm": mdm,
+    "acm_ts_svm": acm_ts_svm,
+    "psd_lda": psd_lda,
+    "coh_lda": coh_lda,
+}
+
+
+def make_pipeline(name, **params):
+    """Build the registered pipeline ``name`` with ``params``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`PIPELINES`.
+    **params
+        Keyword arguments of that pipeline's builder (see each builder).
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Unfitted; takes epochs (n_trials, n_channels, n_times).
+    """
+    check_option("name", name, tuple(PIPELINES))
+    builder = PIPELINES[name]
+    accepted = inspect.signature(builder).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    unknown = sorted(set(params) - set(accepted))
+    if unknown and not takes_any:
+        raise TypeError(
+            f"Unknown parameter(s) {unknown} for pipeline {name!r}; "
+            f"allowed: {sorted(accepted)}."
+        )
+    return builder(**params)
+
+
+def make_pipelines(config, sfreq=None):
+    """Build the ``{name: pipeline}`` dict MOABB evaluations take, from a config.
+
+    Parameters
+    ----------
+    config : dict | list of str
+        ``{display_name: params}``, where ``params`` is a dict (or ``None``)
+        of builder parameters. The registry name is ``params["pipeline"]``
+        when given, else ``display_name`` itself, so one pipeline can appear
+        with several settings::
+
+            {"ts_svm": {}, "acm_ts_svm": {"order": 4, "lag": 2},
+             "acm_p8": {"pipeline": "acm_ts_svm", "order": 8, "lag": 1}}
+
+        A list of registry names uses default parameters.
+    sfreq : float | None
+        Sampling frequency of the epochs, given to pipelines that take
+        ``sfreq`` (PSD, connectivity) unless their params set it.
+
+    Returns
+    -------
+    pipelines : dict of str to sklearn.pipeline.Pipeline
+    """
+    if isinstance(config, (list, tuple)):
+        config = {name: {} for name in config}
+    validate_type(config, dict, "config", "dict of {name: params} or list of names")
+    if not config:
+        raise ValueError("No pipeline configured: give at least one of " + ", ".join(PIPELINES) + ".")
+    pipelines = {}
+    for display, params in config.items():
+        validate_type(params if params is not None else {}, dict, f"params of pipeline {display!r}")
+        params = dict(params or {})
+        name = params.pop("pipeline", display)
+        if name not in PIPELINES:
+            raise ValueError(
+                f"Pipeline {display!r}: unknown pipeline {name!r}. Allowed: "
+                + ", ".join(repr(p) for p in PIPELINES)
+                + " (set 'pipeline:' to use another display name)."
+            )
+        if "sfreq" in inspect.signature(PIPELINES[name]).parameters and params.get("sfreq") is None:
+            params["sfreq"] = sfreq
+        pipelines[str(display)] = make_pipeline(name, **params)
+    return pipelines
+
+
+def acm_parameters(pipeline):
+    """Return the ACM embedding ``{"order": p, "lag": tau}`` of a pipeline, or ``None``.
+
+    Fitted values (``order_``, ``lag_``, set by estimators that choose them)
+    win over the constructor parameters.
+    """
+    steps = pipeline.steps if isinstance(pipeline, Pipeline) else [("", pipeline)]
+    for _, step in steps:
+        names = {"order", "lag"}
+        if names <= set(step.get_params(deep=False)) or all(hasattr(step, n + "_") for n in names):
+            out = {}
+            for n in ("order", "lag"):
+                value = getattr(step, n + "_", None)
+                out[n] = value if value is not None else step.get_params(deep=False)[n]
+            return out
+    return None

@@ -1,0 +1,129 @@
+"""End-to-end: the real Snakemake workflow on the tiny demo (.test/config).
+
+Runs `snakemake --cores 2` in a temporary working directory, then checks that
+every expected output exists and is valid, that a second dry run has nothing
+to do, and that `snakemake --lint` is clean.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _snakemake(workdir, *args, timeout=1500):
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("MPLBACKEND", "Agg")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def workflow_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    (workdir / "config").mkdir()
+    shutil.copy(REPO / ".test/config/config.yaml", workdir / "config/config.yaml")
+    proc = _snakemake(workdir, "--cores", "2")
+    if proc.returncode != 0:
+        pytest.fail(f"snakemake failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-8000:]}")
+    return workdir
+
+
+class _Html(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags = {}
+
+    def handle_starttag(self, tag, attrs):
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+
+
+def test_one_report_per_subject_with_images(workflow_run):
+    res = workflow_run / "results"
+    reports = sorted(res.glob("sub-*/sub-*_report.html"))
+    assert [r.parent.name for r in reports] == [f"sub-{i:02d}" for i in range(1, 9)]
+    for report in reports:
+        parser = _Html()
+        parser.feed(report.read_text())
+        assert parser.tags.get("html") == 1 and parser.tags.get("img", 0) >= 2, report
+    eeg_report = (res / "sub-01/sub-01_report.html").read_text()
+    for section in ("EEG", "EEG features", "fMRI", "Structural MRI"):
+        assert section in eeg_report
+
+
+def test_derivatives_description(workflow_run):
+    desc = json.loads((workflow_run / "results/dataset_description.json").read_text())
+    assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "brainpipe"
+
+
+def test_fc_matrices_valid(workflow_run):
+    func = workflow_run / "results/sub-03/func"
+    corr = pd.read_csv(next(func.glob("*_stat-pearsoncorrelation_relmat.tsv")), sep="\t", index_col=0)
+    assert corr.shape[0] == corr.shape[1] > 10
+    np.testing.assert_allclose(corr.values, corr.values.T, atol=1e-10)
+    np.testing.assert_allclose(np.diag(corr.values), 1.0, atol=1e-10)
+    assert list(corr.index) == list(corr.columns)
+    assert next(func.glob("*_stat-partialcorrelation_relmat.tsv")).exists()
+    assert next(func.glob("*_stat-tangent_relmat.tsv")).exists()
+
+
+def test_eeg_outputs_load_in_mne(workflow_run):
+    import mne
+
+    fifs = sorted((workflow_run / "results/sub-01/eeg").glob("*_desc-preproc_eeg.fif"))
+    assert len(fifs) == 4  # 2 sessions x 2 runs
+    raw = mne.io.read_raw_fif(fifs[0], verbose="error")
+    assert len(raw.ch_names) >= 16 and raw.annotations is not None
+    assert {"left_hand", "right_hand"} <= set(raw.annotations.description)
+    covs = np.load(next((workflow_run / "results/sub-01/eeg").glob("*ses-1*_desc-cov_features.npz")))
+    assert covs["covs"].shape[1:] == (len(raw.ch_names),) * 2
+    assert np.all(np.linalg.eigvalsh(covs["covs"]) > 0)
+
+
+def test_mri_metrics(workflow_run):
+    iqms = pd.read_csv(workflow_run / "results/sub-01/anat/sub-01_desc-iqms_T1w.tsv", sep="\t")
+    for col in ("snr", "cnr", "efc", "fber"):
+        assert any(c.startswith(col) for c in iqms.columns), col
+
+
+def test_nothing_left_to_do_and_lint(workflow_run):
+    dry = _snakemake(workflow_run, "-n", "--cores", "2")
+    assert dry.returncode == 0, dry.stderr
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    lint = _snakemake(workflow_run, "--lint")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "Congratulations" in lint.stdout + lint.stderr
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (("eeg", "preprocess", "l_frq", 1.0), "l_frq"),
+        (("eeg", "covariance", "estimator", "bogus"), "bogus"),
+    ],
+)
+def test_invalid_config_fails_at_start(tmp_path, edit, expected):
+    import yaml
+
+    config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+    node = config
+    for key in edit[:-2]:
+        node = node[key]
+    node[edit[-2]] = edit[-1]
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/config.yaml").write_text(yaml.safe_dump(config))
+    proc = _snakemake(tmp_path, "-n", "--cores", "1", timeout=120)
+    assert proc.returncode != 0
+    assert expected in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
