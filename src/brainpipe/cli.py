@@ -65,6 +65,44 @@ def _eeg_covariances(args):
     session_covariances(args.runs, args.output, fragment=args.fragment, **args.opts)
 
 
+def _fmri_timeseries(args):
+    from .fmri.timeseries import extract_timeseries
+
+    extract_timeseries(
+        args.bold, args.atlas, args.labels, args.output, confounds=args.confounds,
+        figure=args.figure, fragment=args.fragment, **args.opts,
+    )
+
+
+def _fmri_connectivity(args):
+    from .fmri.connectivity import subject_connectivity
+
+    if len(args.kinds) != len(args.outputs):
+        raise SystemExit(f"--kinds has {len(args.kinds)} entries but --outputs has {len(args.outputs)}")
+    subject_connectivity(
+        args.timeseries, dict(zip(args.kinds, args.outputs)), atlas_labels=args.labels,
+        figure=args.figure, fragment=args.fragment, **args.opts,
+    )
+
+
+def _fmri_group(args):
+    from .fmri.connectivity import group_connectivity
+
+    group_connectivity(
+        args.timeseries, args.outputs, args.group, atlas_labels=args.labels,
+        figure=args.figure, fragment=args.fragment, **args.opts,
+    )
+
+
+def _mri_qc(args):
+    from .mri.qc import t1_qc
+
+    t1_qc(
+        args.t1, args.mask, args.metrics, figure=args.figure, figure_background=args.figure_background,
+        fragment=args.fragment, **args.opts,
+    )
+
+
 def _report(args):
     from .report.subject import build_subject_report
 
@@ -117,6 +155,43 @@ def build_parser():
     p.add_argument("--output", required=True, help="output .npz")
     p.add_argument("--fragment", default=None, help="report fragment JSON to write")
     p.add_argument("runs", nargs="+", help="preprocessed runs of the session (FIF)")
+    add_opts(p)
+
+    p = add("fmri-timeseries", _fmri_timeseries, "denoised regional time series of one BOLD run (nilearn)")
+    p.add_argument("--bold", required=True, help="4D BOLD NIfTI")
+    p.add_argument("--atlas", required=True, help="atlas labels image")
+    p.add_argument("--labels", required=True, help="atlas label table TSV")
+    p.add_argument("--confounds", default=None, help="confounds TSV (fMRIPrep-style)")
+    p.add_argument("--output", required=True, help="time series TSV")
+    p.add_argument("--figure", default=None, help="carpet plot PNG")
+    p.add_argument("--fragment", default=None, help="report fragment JSON")
+    add_opts(p)
+
+    p = add("fmri-connectivity", _fmri_connectivity, "per-subject functional connectivity (nilearn)")
+    p.add_argument("--timeseries", required=True, help="regional time series TSV")
+    p.add_argument("--labels", default=None, help="atlas label table TSV (network order)")
+    p.add_argument("--kinds", type=json.loads, required=True, help='JSON list, e.g. ["correlation"]')
+    p.add_argument("--outputs", nargs="+", required=True, help="one relmat TSV per kind, same order")
+    p.add_argument("--figure", default=None, help="matrix figure PNG")
+    p.add_argument("--fragment", default=None, help="report fragment JSON")
+    add_opts(p)
+
+    p = add("fmri-group-connectivity", _fmri_group, "connectivity fitted across subjects (tangent)")
+    p.add_argument("--timeseries", nargs="+", required=True, help="time series TSVs, one per subject")
+    p.add_argument("--outputs", nargs="+", required=True, help="one relmat TSV per subject, same order")
+    p.add_argument("--group", required=True, help="group mean relmat TSV")
+    p.add_argument("--labels", default=None, help="atlas label table TSV")
+    p.add_argument("--figure", default=None, help="group figure PNG")
+    p.add_argument("--fragment", default=None, help="report fragment JSON")
+    add_opts(p)
+
+    p = add("mri-qc", _mri_qc, "brain mask and MRIQC-style quality metrics of a T1w image")
+    p.add_argument("--t1", required=True, help="T1w NIfTI")
+    p.add_argument("--mask", required=True, help="brain mask NIfTI")
+    p.add_argument("--metrics", required=True, help="metrics TSV")
+    p.add_argument("--figure", default=None, help="mosaic PNG")
+    p.add_argument("--figure-background", default=None, help="background-stretched mosaic PNG")
+    p.add_argument("--fragment", default=None, help="report fragment JSON")
     add_opts(p)
 
     p = add("report", _report, "assemble one subject's HTML report from fragments")

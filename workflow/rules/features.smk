@@ -30,6 +30,7 @@ rule fmri_connectivity:
         labels=config["fmri"]["atlas"]["labels"],
     output:
         relmats=expand(fmri_out("{{sub}}", "stat-{stat}_relmat.tsv"), stat=FC_STATS),
+        figure=figure("{sub}", "desc-fc_relmat.png"),
         fragment=figure("{sub}", "desc-fc_fragment.json"),
     log:
         str(LOGS / "fmri_connectivity/sub-{sub}.log"),
@@ -40,21 +41,24 @@ rule fmri_connectivity:
         runtime=10,
     shell:
         "brainpipe fmri-connectivity --timeseries {input.tsv} --labels {input.labels} --kinds {params.kinds}"
-        " --fragment {output.fragment} --outputs {output.relmats} > {log} 2>&1"
+        " --figure {output.figure} --fragment {output.fragment} --outputs {output.relmats} > {log} 2>&1"
 
 
 rule fmri_tangent:
     conda:
         CONDA_ENV
     input:
-        all_timeseries(),
+        timeseries=all_timeseries(),
+        labels=config["fmri"]["atlas"]["labels"],
     output:
         group=str(RES / f"group/func/task-{FMRI_TASK}_atlas-{ATLAS}_stat-tangent_relmat.tsv"),
         relmats=[fmri_out(sub, "stat-tangent_relmat.tsv") for sub in sorted(BOLD)],
+        figure=str(RES / f"group/figures/task-{FMRI_TASK}_atlas-{ATLAS}_stat-tangent_relmat.png"),
     log:
         str(LOGS / "fmri_tangent/group.log"),
     resources:
         mem_mb=4000,
         runtime=20,
     shell:
-        "brainpipe fmri-tangent --group {output.group} --outputs {output.relmats} --timeseries {input} > {log} 2>&1"
+        "brainpipe fmri-group-connectivity --group {output.group} --outputs {output.relmats}"
+        " --labels {input.labels} --figure {output.figure} --timeseries {input.timeseries} > {log} 2>&1"

@@ -33,6 +33,7 @@ rule fmri_timeseries:
         labels=config["fmri"]["atlas"]["labels"],
     output:
         tsv=fmri_out("{sub}", "timeseries.tsv"),
+        figure=figure("{sub}", "desc-carpet_bold.png"),
         fragment=figure("{sub}", "desc-fmri_fragment.json"),
     log:
         str(LOGS / "fmri_timeseries/sub-{sub}.log"),
@@ -47,7 +48,8 @@ rule fmri_timeseries:
         runtime=20,
     shell:
         "brainpipe fmri-timeseries --bold {input.bold} --confounds {input.confounds} --atlas {input.atlas}"
-        " --labels {input.labels} --output {output.tsv} --fragment {output.fragment} --opts {params.opts} > {log} 2>&1"
+        " --labels {input.labels} --output {output.tsv} --figure {output.figure} --fragment {output.fragment}"
+        " --opts {params.opts} > {log} 2>&1"
 
 
 rule mri_qc:
@@ -58,6 +60,8 @@ rule mri_qc:
     output:
         mask=str(RES / "sub-{sub}/anat/sub-{sub}_desc-brain_mask.nii.gz"),
         metrics=str(RES / "sub-{sub}/anat/sub-{sub}_desc-iqms_T1w.tsv"),
+        figure=figure("{sub}", "desc-mosaic_T1w.png"),
+        figure_background=figure("{sub}", "desc-background_T1w.png"),
         fragment=figure("{sub}", "desc-mri_fragment.json"),
     log:
         str(LOGS / "mri_qc/sub-{sub}.log"),
@@ -66,4 +70,5 @@ rule mri_qc:
         runtime=20,
     shell:
         "brainpipe mri-qc --t1 {input.t1} --mask {output.mask} --metrics {output.metrics}"
+        " --figure {output.figure} --figure-background {output.figure_background}"
         " --fragment {output.fragment} > {log} 2>&1"

@@ -21,6 +21,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import mne
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
@@ -224,7 +225,8 @@ def evaluate_offline(
         n_splits = check_positive_int(n_splits, "n_splits", minimum=2)
 
     frames = []
-    with moabb_folders(mne_data, hdf5_path) as (_, hdf5_dir), _blas_limit(blas_threads):
+    with moabb_folders(mne_data, hdf5_path) as (_, hdf5_dir), _blas_limit(blas_threads), \
+            mne.utils.use_log_level("WARNING"):
         pipelines = _as_pipelines(pipelines, dataset, paradigm, sfreq)
         for name in evaluation:
             if name == "cross" and dataset.n_sessions < 2:
@@ -232,6 +234,8 @@ def evaluate_offline(
                             "evaluation.", dataset.code)
                 continue
             cls = getattr(moabb.evaluations, EVALUATIONS[name])
+            log.info("%s on %s, subjects %s: %s", cls.__name__, dataset.code,
+                     dataset.subject_list, ", ".join(pipelines))
             kwargs = {"n_splits": n_splits} if name == "within" and n_splits else {}
             evaluator = cls(
                 paradigm=paradigm,
@@ -417,7 +421,8 @@ def run_offline(
     dataset = get_dataset(source, **(cfg["dataset"] or {}))
     number = resolve_subject(dataset, subject)
     paradigm = _as_paradigm(cfg["paradigm"])
-    with moabb_folders(mne_data, hdf5_path) as (mne_dir, hdf5_dir), _blas_limit(blas_threads):
+    with moabb_folders(mne_data, hdf5_path) as (mne_dir, hdf5_dir), _blas_limit(blas_threads), \
+            mne.utils.use_log_level("WARNING"):
         epochs, y, meta = _subject_epochs(dataset, paradigm, number)
         sfreq = float(epochs.info["sfreq"])
         pipelines = make_pipelines(cfg["pipelines"], sfreq=sfreq)

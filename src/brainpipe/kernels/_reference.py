@@ -57,7 +57,7 @@ def augmented_dataset(X, order, lag):
         ``X[..., p * lag : -(order - p) * lag]`` and ``n_eff = n_times - order * lag``.
     """
     X = np.asarray(X)
-    effective_length(X.shape[-1], order, lag)
+    effective_length(X.shape[-1], order, lag, what="n_times")
     if order == 1:
         return X
     return np.concatenate(

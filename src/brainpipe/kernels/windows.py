@@ -96,7 +96,7 @@ def sliding_windows(x, window, step):
     return view[:, :: int(step), :].transpose(1, 0, 2)
 
 
-def effective_length(window, order, lag):
+def effective_length(window, order, lag, what="window"):
     """Samples per delay-embedded copy, in MOABB's ``AugmentedDataset`` convention.
 
     Order 1 keeps the window unchanged; otherwise each of the ``order`` copies
@@ -111,6 +111,8 @@ def effective_length(window, order, lag):
         Embedding order (number of delayed copies), >= 1.
     lag : int
         Delay between copies in samples, >= 1.
+    what : str
+        Name of the length in error messages (``"window"``, ``"n_times"``).
 
     Returns
     -------
@@ -119,15 +121,15 @@ def effective_length(window, order, lag):
         ``lag`` is raised when fewer than 2 remain (no covariance can be
         estimated from a single sample).
     """
-    window = check_positive_int(window, "window")
+    window = check_positive_int(window, what)
     order = check_positive_int(order, "order")
     lag = check_positive_int(lag, "lag")
     n_eff = window if order == 1 else window - order * lag
     if n_eff < 2:
         raise ValueError(
-            f"window={window} samples is too short for order={order} and lag={lag}: "
-            f"the delay embedding keeps {n_eff} samples per copy (window if "
-            f"order == 1, else window - order*lag) and at least 2 are needed. "
-            f"Use a longer window or a smaller order or lag."
+            f"{what}={window} samples is too short for order={order} and lag={lag}: "
+            f"the delay embedding keeps {n_eff} samples per copy ({what} if "
+            f"order == 1, else {what} - order*lag) and at least 2 are needed. "
+            f"Use a longer {what} or a smaller order or lag."
         )
     return n_eff

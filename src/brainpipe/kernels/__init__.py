@@ -1,0 +1,50 @@
+"""Hot loops: sliding windows and (augmented) covariance matrices.
+
+Leaves of the package: they depend on numpy, Numba and torch only. Every
+kernel has a plain numpy reference (``backend="numpy"``) the fast backends
+are tested against; ``backend="auto"`` picks CUDA torch when a GPU is
+present, Numba otherwise.
+
+Public functions
+----------------
+sliding_windows(x, window, step)
+    (n_channels, n_times) -> (n_windows, n_channels, window) zero-copy view.
+window_starts(n_times, window, step)
+    First sample of every window, to time-stamp them.
+window_covariances(x, window, step, *, order=1, lag=1, estimator="scm", backend="auto")
+    (n_channels, n_times) -> (n_windows, n_channels*order, n_channels*order).
+iter_window_covariances(x, window, step, *, chunk=256, ...)
+    The same, yielded chunk by chunk with bounded memory.
+epoch_covariances(X, *, order=1, lag=1, estimator="scm", backend="auto")
+    (n_trials, n_channels, n_times) -> (n_trials, n_channels*order, n_channels*order).
+augmented_dataset(X, order, lag)
+    numpy copy of MOABB's ``AugmentedDataset`` delay embedding.
+"""
+
+from brainpipe.kernels._backend import BACKENDS, resolve_backend
+from brainpipe.kernels._reference import ESTIMATORS, augmented_dataset
+from brainpipe.kernels.covariance import (
+    epoch_covariances,
+    iter_window_covariances,
+    window_covariances,
+)
+from brainpipe.kernels.windows import (
+    effective_length,
+    n_windows,
+    sliding_windows,
+    window_starts,
+)
+
+__all__ = [
+    "BACKENDS",
+    "ESTIMATORS",
+    "augmented_dataset",
+    "effective_length",
+    "epoch_covariances",
+    "iter_window_covariances",
+    "n_windows",
+    "resolve_backend",
+    "sliding_windows",
+    "window_covariances",
+    "window_starts",
+]
