@@ -150,6 +150,8 @@ def test_acm_parameters_prefers_fitted_values():
         (lambda: make_pipeline("acm_ts_svm", order=0), ValueError, "order must be an integer"),
         (lambda: make_pipeline("acm_ts_svm", lag=1.5), ValueError, "lag must be an integer"),
         (lambda: make_pipeline("acm_ts_svm", implementation="x"), ValueError, "implementation"),
+        (lambda: make_pipeline("acm_ts_svm", order="auto", implementation="moabb"), ValueError,
+         "use implementation='brainpipe'"),
         (lambda: make_pipelines({}), ValueError, "No pipeline configured"),
         (lambda: make_pipelines("ts_svm"), TypeError, "config must be"),
         (lambda: make_pipelines({"mine": {}}), ValueError, "unknown pipeline 'mine'"),

@@ -180,8 +180,9 @@ def test_training_windows_pure_and_idle_thinned(sim_runs):
 # --------------------------------------------------------------------------
 # Causality
 # --------------------------------------------------------------------------
-@pytest.mark.parametrize("use_kernels", [True, False])
-def test_decisions_do_not_see_the_future(sim_runs, use_kernels):
+@pytest.mark.parametrize("use_kernels, backend", [(True, "numpy"), (True, "auto"), (False, "auto")])
+def test_decisions_do_not_see_the_future(sim_runs, use_kernels, backend):
+    """Perturbing the signal after t leaves every decision of windows ending by t unchanged."""
     from brainpipe.bci.pipelines import make_pipeline
 
     train, test = sim_runs[0], sim_runs[2]
@@ -189,18 +190,28 @@ def test_decisions_do_not_see_the_future(sim_runs, use_kernels):
     filt = {"l_freq": 8.0, "h_freq": 30.0}
     xtr = causal_bandpass(train.data, SF, **filt)
     idx, y = training_windows(train, W, S, CUES)
-    dec = WindowDecoder(make_pipeline("mdm"), W, S, chunk=40, use_kernels=use_kernels)
+    dec = WindowDecoder(make_pipeline("mdm"), W, S, chunk=40, use_kernels=use_kernels,
+                        backend=backend)
     dec.fit([xtr], [(idx, y, S)])
+    assert dec.mode_ == ("kernels" if use_kernels else "windows")
     t = 30 * 128 + 5
     bump = 50 * test.data.std() * np.random.default_rng(0).standard_normal((8, test.n_times - t))
     online = lambda x: causal_bandpass(x, SF, **filt)  # noqa: E731
     x = test.data
     x2 = x.copy()
     x2[:, t:] += bump
-    p1, p2 = dec.predict(online(x), proba=True)[1], dec.predict(online(x2), proba=True)[1]
+    (y1, p1), (y2, p2) = dec.predict(online(x), proba=True), dec.predict(online(x2), proba=True)
     ends = np.arange(len(p1)) * S + W
     before = ends <= t
-    np.testing.assert_array_equal(p1[before], p2[before])
+    assert before.sum() > 250 and (~before).sum() > 100
+    np.testing.assert_array_equal(y1[before], y2[before])
+    if backend == "numpy" or not use_kernels:
+        np.testing.assert_array_equal(p1[before], p2[before])
+    else:
+        # The Numba kernel centres each group of windows on the group's mean
+        # (exact in real arithmetic): later samples of the same group move the
+        # rounding only, ~1e-14 relative, nowhere near a decision.
+        np.testing.assert_allclose(p1[before], p2[before], rtol=1e-9, atol=1e-12)
     assert not np.allclose(p1[~before], p2[~before])  # the perturbation matters
     # The same check catches a pipeline that sees the future: a zero-phase
     # (non-causal) filter applied to the whole test run leaks x[t:] into
@@ -210,7 +221,7 @@ def test_decisions_do_not_see_the_future(sim_runs, use_kernels):
     offline_filter = lambda x: mne.filter.filter_data(x, SF, 8.0, 30.0, verbose="error")  # noqa: E731
     q1 = dec.predict(offline_filter(x), proba=True)[1]
     q2 = dec.predict(offline_filter(x2), proba=True)[1]
-    assert not np.array_equal(q1[before], q2[before])
+    assert np.abs(q1[before] - q2[before]).max() > 1e-3
 
 
 # --------------------------------------------------------------------------
@@ -318,6 +329,7 @@ def test_run_pseudo_online_from_fif(tmp_path, sim_runs):
     assert len(pd.read_csv(decisions, sep="\t")) == on["n_windows"].sum()
 
 
+@pytest.mark.filterwarnings("ignore:Montage name:FutureWarning")
 def test_moabb_fake_dataset(tmp_path, monkeypatch):
     """MOABB's FakeDataset: stim-channel cues, 3 s tasks every ~2 s (overlapping)."""
     monkeypatch.setenv("MNE_DATA", str(tmp_path))
@@ -329,9 +341,14 @@ def test_moabb_fake_dataset(tmp_path, monkeypatch):
     assert len(runs) == 4 and runs[0].subject == "01"
     assert runs[0].events["duration"].eq(3.0).all()  # dataset.interval = [0, 3]
     res = evaluate_pseudo_online(runs, ["mdm"], window=1.0, step=0.25,
-                                 evaluations=["cross-session"])
+                                 evaluations=["cross-session"], smoothing=[3],
+                                 smoothing_method="proba")
     s = res.scores
-    assert len(s) == 4 * 2
+    assert len(s) == 4 * 3  # offline, online k=1, online k=3 (MDM probabilities averaged)
+    # overlapping cues: the later cue cuts the earlier task, so windows carry
+    # both classes and almost no idle
+    y = np.concatenate([d["y_true"] for d in res.decisions])
+    assert np.mean(y == IDLE) < 0.2 and {"left_hand", "right_hand"} <= set(y)
     # pure noise: nothing to decode
     assert s["nmcc"].between(0.3, 0.7).all()
 

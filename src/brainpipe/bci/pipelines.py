@@ -102,10 +102,14 @@ def acm_ts_svm(order=4, lag=2, estimator="oas", C=1.0, kernel="linear", backend=
 
     Parameters
     ----------
-    order : int
-        Embedding dimension p (number of delayed copies stacked; 1 = plain covariance).
-    lag : int
-        Delay tau between copies, in samples.
+    order : int | "auto"
+        Embedding dimension p (number of delayed copies stacked; 1 = plain
+        covariance). ``"auto"`` (``implementation="brainpipe"`` only): chosen
+        at fit time on the training folds by Cao's false nearest neighbours,
+        the cheap alternative to MOABB's nested grid search.
+    lag : int | "auto"
+        Delay tau between copies, in samples. ``"auto"``: first minimum of the
+        auto mutual information, chosen at fit time.
     estimator : str
         Covariance estimator of the embedded signal. MOABB's ACM pipeline
         uses ``"cov"``; our default ``"oas"`` (shrinkage) stays positive
@@ -125,8 +129,15 @@ def acm_ts_svm(order=4, lag=2, estimator="oas", C=1.0, kernel="linear", backend=
 
     check_option("estimator", estimator, _ESTIMATORS)
     check_option("implementation", implementation, ("brainpipe", "moabb"))
-    order = check_positive_int(order, "order")
-    lag = check_positive_int(lag, "lag")
+    if implementation == "moabb" and "auto" in (order, lag):
+        raise ValueError(
+            "order='auto' / lag='auto' are chosen by brainpipe's AugmentedCovariances: "
+            "use implementation='brainpipe' (MOABB's ACM takes integers)."
+        )
+    if order != "auto":
+        order = check_positive_int(order, "order")
+    if lag != "auto":
+        lag = check_positive_int(lag, "lag")
     if implementation == "moabb":
         from moabb.pipelines.features import AugmentedDataset
         from pyriemann.estimation import Covariances
@@ -149,7 +160,7 @@ def psd_lda(sfreq=None, k=10, **feature_params):
     ----------
     sfreq : float
         Sampling frequency of the epochs, in Hz (required).
-    k : int
+    k : int | "all"
         Number of (channel, frequency) features kept by the signed-R² ranking.
     **feature_params
         Passed to :class:`brainpipe.features.PSDBandPower` (band limits,
@@ -168,7 +179,7 @@ def coh_lda(sfreq=None, k=10, **feature_params):
     ----------
     sfreq : float
         Sampling frequency of the epochs, in Hz (required).
-    k : int
+    k : int | "all"
         Number of (channel, frequency) features kept.
     **feature_params
         Passed to :class:`brainpipe.features.ConnectivityNodeStrength`
@@ -186,7 +197,7 @@ def _selected_lda(features, k):
     return Pipeline(
         [
             ("features", features),
-            ("select", SignedR2Selector(k=check_positive_int(k, "k"))),
+            ("select", SignedR2Selector(k=k)),
             ("lda", LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")),
         ]
     )

@@ -489,7 +489,8 @@ class WindowDecoder:
 
         view = sliding_windows(x, self.window, step)
         n = min(4, len(view))
-        ref = front.fit_transform(np.ascontiguousarray(view[:n]))
+        # covariance fronts are stateless; MOABB's AugmentedDataset wants a y
+        ref = front.fit_transform(np.ascontiguousarray(view[:n]), np.zeros(n))
         got = next(
             iter_window_covariances(
                 x[:, : (n - 1) * step + self.window],

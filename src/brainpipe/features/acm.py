@@ -21,12 +21,9 @@ from sklearn.utils.validation import check_is_fitted
 from brainpipe._check import check_option
 from brainpipe.features._epochs import check_epochs, check_fitted_shape, epochs_tags
 from brainpipe.features.embedding import estimate_embedding
-from brainpipe.kernels import epoch_covariances
+from brainpipe.kernels import BACKENDS, ESTIMATORS, epoch_covariances
 
-__all__ = ["AugmentedCovariances", "ESTIMATORS", "BACKENDS"]
-
-ESTIMATORS = ("scm", "cov", "oas", "lwf")
-BACKENDS = ("auto", "numpy", "numba", "torch")
+__all__ = ["AugmentedCovariances"]
 
 # A channel covariance whose smallest eigenvalue is below this fraction of the
 # largest is singular in float64 (average reference gives ~1e-16).

@@ -199,8 +199,11 @@ def _nearest_neighbours(points, theiler, p, workers, rows=None):
 
     A neighbour ``j`` of point ``i`` is valid when ``|i - j| > theiler`` and
     their distance is not zero (Cao 1997 skips coincident points, whose
-    distance ratio is undefined). Returns ``(index, distance)`` for ``rows``
-    (all points when ``None``); rows without a valid neighbour (all points
+    distance ratio is undefined). Ties, frequent with the maximum norm (the
+    points one lag before and after often share their largest coordinate
+    difference), go to the smallest index, so results do not depend on the
+    tree's internal order. Returns ``(index, distance)`` for ``rows`` (all
+    points when ``None``); rows without a valid neighbour (all points
     coincide) get index -1.
     """
     n = points.shape[0]
@@ -209,23 +212,26 @@ def _nearest_neighbours(points, theiler, p, workers, rows=None):
     nn = np.full(rows.size, -1, dtype=np.int64)
     dist = np.zeros(rows.size)
     # The window removes at most 2*theiler + 1 points (itself included), so
-    # 2*theiler + 2 candidates always hold one outside it; only duplicates
-    # (quantised data) can ask for more, handled by doubling k.
+    # 2*theiler + 2 candidates usually hold one outside it; duplicates
+    # (quantised data) and ties at the last candidate ask for more: double k.
     k = min(n, 2 * theiler + 2)
     todo = np.arange(rows.size)
     while todo.size:
         d, j = tree.query(points[rows[todo]], k=k, p=p, workers=workers)
         d = d.reshape(todo.size, k)
         j = j.reshape(todo.size, k)
-        ok = (np.abs(j - rows[todo, None]) > theiler) & (d > 0) & (j < n)
-        found = ok.any(axis=1)
-        first = np.argmax(ok, axis=1)
-        hit = todo[found]
-        nn[hit] = j[found, first[found]]
-        dist[hit] = d[found, first[found]]
-        todo = todo[~found]
+        valid = (np.abs(j - rows[todo, None]) > theiler) & (d > 0) & (j < n)
+        d_min = np.where(valid, d, np.inf).min(axis=1)
+        # resolved: a valid neighbour and no tie possibly hidden beyond k
+        done = np.isfinite(d_min) & ((d[:, -1] > d_min) | (k == n))
+        tied = valid & (d == d_min[:, None])
+        choice = np.where(tied, j, n).min(axis=1)
+        hit = todo[done]
+        nn[hit] = choice[done]
+        dist[hit] = d_min[done]
         if k == n:
             break
+        todo = todo[~done]
         k = min(n, 2 * k)
     return nn, dist
 

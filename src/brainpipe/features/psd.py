@@ -94,8 +94,8 @@ class PSDBandPower(TransformerMixin, BaseEstimator):
     ----------
     sfreq : float
         Sampling frequency in Hz.
-    bands : dict, sequence of (float, float) or None, default=((4, 8), (8, 13), (13, 30))
-        Frequency bands in Hz (``low <= f < high``), as ``[(low, high), ...]``
+    bands : dict, sequence of (float, float) or None, default=DEFAULT_BANDS
+        ``DEFAULT_BANDS`` is ``((4, 8), (8, 13), (13, 30))``. Frequency bands in Hz (``low <= f < high``), as ``[(low, high), ...]``
         or ``{name: (low, high)}``. ``None`` keeps every frequency bin between
         ``fmin`` and ``fmax`` as its own feature (HappyFeat's channel x
         frequency ranking).
@@ -221,8 +221,11 @@ class PSDBandPower(TransformerMixin, BaseEstimator):
                 verbose=False,
             )
         else:
+            # "full" normalisation makes it a density like Welch's (V²/Hz);
+            # MNE's default "length" is n_times / sfreq times larger
             psd, _ = psd_array_multitaper(
-                X, float(self.sfreq), fmin=0.0, fmax=np.inf, verbose=False
+                X, float(self.sfreq), fmin=0.0, fmax=np.inf, normalization="full",
+                verbose=False,
             )
         return psd
 

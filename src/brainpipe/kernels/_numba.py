@@ -135,9 +135,10 @@ def _finalize(k, slot, k_out, start, y, pend, pend1, means, blk, out,
             mq = means[p + d]
             for i in range(C):
                 row = blkv[i]
-                nmi = means[p, i] * n_eff
+                mi = means[p, i]
                 for j in range(C):
-                    row[j] = (row[j] - nmi * mq[j]) * scale
+                    # (m_i m_j) n, not (m_i n) m_j: symmetric in i, j
+                    row[j] = (row[j] - (mi * mq[j]) * n_eff) * scale
     fac = 1.0
     target = 0.0
     if est >= 2:

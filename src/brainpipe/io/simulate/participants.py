@@ -21,8 +21,8 @@ SITE_BOLD = {"A": 1.0, "B": 0.9, "C": 1.1}
 #: Fraction of subjects whose T1 has a motion artefact (at least one subject).
 T1_ARTIFACT_FRACTION = 0.2
 #: Range of the EEG event-related desynchronisation strength across subjects;
-#: tuned so CSP+LDA / tangent space score about 0.7-0.95 within session.
-ERD_STRENGTH_RANGE = (0.25, 0.65)
+#: tuned so CSP+LDA / tangent space score about 0.7-0.9 within session.
+ERD_STRENGTH_RANGE = (0.18, 0.5)
 
 # Codes for independent random streams: numpy's SeedSequence accepts a list,
 # so each (seed, stream, subject, ...) gets its own generator and adding

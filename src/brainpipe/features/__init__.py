@@ -1,0 +1,52 @@
+"""EEG feature transformers with the scikit-learn API.
+
+- :class:`AugmentedCovariances`: augmented covariance matrices (ACM) of epochs,
+  with fixed or data-driven (``"auto"``) order and lag;
+- :mod:`~brainpipe.features.embedding`: the embedding criteria behind
+  ``"auto"`` (auto mutual information, Cao, false nearest neighbours);
+- :class:`PSDBandPower`: Welch / multitaper band or per-frequency power;
+- :class:`ConnectivityNodeStrength`: per-trial (imaginary) coherence reduced
+  to node strength;
+- :class:`SignedR2Selector`: HappyFeat's signed-R² ranking, top-k selection.
+
+Epoch transformers take ``(n_trials, n_channels, n_times)`` arrays; they build
+on :mod:`brainpipe.kernels` only.
+"""
+
+from brainpipe.features.acm import AugmentedCovariances
+from brainpipe.features.connectivity import (
+    ConnectivityNodeStrength,
+    node_strength,
+    trial_connectivity,
+    trial_cross_spectra,
+)
+from brainpipe.features.embedding import (
+    auto_mutual_information,
+    cao_embedding_dimension,
+    cao_statistics,
+    estimate_embedding,
+    false_nearest_neighbours,
+    first_minimum_ami_lag,
+    fnn_embedding_dimension,
+)
+from brainpipe.features.psd import PSDBandPower
+from brainpipe.features.selection import SignedR2Selector, fisher_score, signed_r2
+
+__all__ = [
+    "AugmentedCovariances",
+    "ConnectivityNodeStrength",
+    "PSDBandPower",
+    "SignedR2Selector",
+    "auto_mutual_information",
+    "cao_embedding_dimension",
+    "cao_statistics",
+    "estimate_embedding",
+    "false_nearest_neighbours",
+    "first_minimum_ami_lag",
+    "fisher_score",
+    "fnn_embedding_dimension",
+    "node_strength",
+    "signed_r2",
+    "trial_connectivity",
+    "trial_cross_spectra",
+]
