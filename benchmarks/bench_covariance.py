@@ -68,6 +68,16 @@ def _can_reset_peak():
 RSS_PEAK = _can_reset_peak()
 
 
+def _release_free_memory():
+    """Return freed heap pages to the OS so the next RSS peak is not hidden."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def measure(fn, repeats):
     """Best wall time of ``repeats`` calls, peak memory (MiB) of the first, output."""
     best = np.inf
@@ -77,6 +87,7 @@ def measure(fn, repeats):
         out = None
         gc.collect()
         if r == 0:
+            _release_free_memory()
             if RSS_PEAK:
                 base = _status_kb("VmRSS")
                 _can_reset_peak()

@@ -4,6 +4,7 @@ import mne
 import mne_bids
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 from moabb.datasets import FakeDataset
 from moabb.evaluations import WithinSessionEvaluation
 from moabb.paradigms import LeftRightImagery, MotorImagery
@@ -14,6 +15,13 @@ from brainpipe.bci.pipelines import make_pipeline
 
 CHANNELS = ["FC3", "FC4", "C3", "Cz", "C4", "CP3", "CP4", "Pz"]
 SFREQ = 125.0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    # small matrices: threaded BLAS only adds overhead on the 2 shared cores
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _mini_raw(rng, n_trials, labels=("left_hand", "right_hand")):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
@@ -9,6 +10,13 @@ from sklearn.pipeline import Pipeline
 from brainpipe.bci.pipelines import PIPELINES, acm_parameters, make_pipeline, make_pipelines
 
 SFREQ = 125.0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    # small matrices: threaded BLAS only adds overhead on the 2 shared cores
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def mi_epochs(n_trials=40, n_channels=8, n_times=250, effect=1.0, seed=0):

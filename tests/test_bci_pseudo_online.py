@@ -76,7 +76,8 @@ def sim_runs():
         for run in ("1", "2", "3"):
             data, events = simulate_run(rng, mixing=mixing)
             runs.append(
-                ContinuousRun("01", ses, run, data, SF, events, [f"E{i}" for i in range(8)], f"sim {ses}/{run}")
+                ContinuousRun("01", ses, run, data, SF, events,
+                              [f"E{i}" for i in range(8)], f"sim {ses}/{run}")
             )
     return runs
 
@@ -234,6 +235,7 @@ def sim_result(sim_runs):
         ["ts_svm", "mdm"],
         window=1.0,
         step=0.1,
+        train_step=0.25,
         smoothing=[5],
         causal_filter={"l_freq": 6.0, "h_freq": 16.0},
     )

@@ -102,6 +102,12 @@ def test_auto_chooses_order_and_lag_in_fit_only():
     # fixed order with estimated lag
     est2 = AugmentedCovariances(order=2, lag="auto", max_lag=8).fit(X)
     assert est2.order_ == 2 and est2.lag_ == est.lag_
+    # extra estimate_embedding arguments pass through, reserved ones are refused
+    est3 = AugmentedCovariances(order="auto", lag=est.lag_, max_order=5,
+                                embedding_params={"n_ref": 100, "max_trials": 5})
+    assert 1 <= est3.fit(X).order_ <= 5
+    with pytest.raises(ValueError, match="embedding_params cannot set"):
+        AugmentedCovariances(embedding_params={"max_order": 3}).fit(X)
 
 
 def test_average_reference_error_suggests_shrinkage(epochs):

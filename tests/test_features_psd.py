@@ -39,6 +39,17 @@ def test_band_power_equals_scipy_welch_sum():
     assert list(est.get_feature_names_out()[:2]) == ["ch0_mu", "ch0_beta"]
 
 
+def test_welch_equals_mne_psd_array_welch():
+    from mne.time_frequency import psd_array_welch
+
+    X = sinusoid_epochs(freq=17.0, noise=0.5, seed=4)
+    est = PSDBandPower(SFREQ, bands=None, fmin=1, fmax=40, log=False).fit(X)
+    psd, freqs = psd_array_welch(X, SFREQ, fmin=1, fmax=40, n_fft=250,
+                                 n_per_seg=250, n_overlap=125, verbose=False)
+    np.testing.assert_allclose(est.freqs_, freqs)
+    np.testing.assert_allclose(est.transform(X), psd.reshape(3, -1), rtol=1e-10)
+
+
 def test_per_frequency_features_for_happyfeat_ranking():
     X = sinusoid_epochs(freq=12.0, noise=0.1)
     est = PSDBandPower(SFREQ, bands=None, fmin=4, fmax=30, ch_names=["C3", "C4"])

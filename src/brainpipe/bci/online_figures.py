@@ -13,6 +13,7 @@ Figures use matplotlib's Agg backend (no display needed).
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,12 +57,13 @@ def _label_colors(labels):
     return colors
 
 
-def plot_decision_timeline(times, y_true, predictions, labels, *, title=""):
+def plot_decision_timeline(times, y_true, predictions, labels, *, title="", zoom=60.0):
     """Decision timeline of one run.
 
     One band per row: the true window labels on top, then each pipeline's
     decisions, coloured by label (idle grey), against the decision time (end
-    of each window).
+    of each window). The whole run is drawn on top and, for long runs, its
+    first ``zoom`` seconds below so that single decisions stay visible.
 
     Parameters
     ----------
@@ -74,6 +76,9 @@ def plot_decision_timeline(times, y_true, predictions, labels, *, title=""):
     labels : sequence of str
         All labels (``"idle"`` first), fixes the colours.
     title : str
+    zoom : float | None
+        Length (s) of the zoomed panel; None or a run shorter than twice
+        this draws the whole run only.
 
     Returns
     -------
@@ -87,27 +92,31 @@ def plot_decision_timeline(times, y_true, predictions, labels, *, title=""):
     rows = [("true", y_true)] + list(predictions.items())
     grid = np.array([[code[v] for v in np.asarray(r)] for _, r in rows])
     colors = _label_colors(labels)
-    fig, ax = _figure(figsize=(11, 0.55 * len(rows) + 1.3))
     times = np.asarray(times, dtype=float)
     half = (times[1] - times[0]) / 2 if len(times) > 1 else 0.5
-    ax.imshow(
-        grid,
-        aspect="auto",
-        interpolation="nearest",
-        cmap=ListedColormap([colors[lab] for lab in labels]),
-        vmin=-0.5,
-        vmax=len(labels) - 0.5,
-        extent=(times[0] - half, times[-1] + half, len(rows) - 0.5, -0.5),
-    )
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([name for name, _ in rows])
-    ax.axhline(0.5, color="k", lw=1)
-    ax.set_xlabel("decision time (s, window end)")
-    ax.set_title(title)
-    ax.legend(
+    spans = [(times[0] - half, times[-1] + half)]
+    if zoom is not None and times[-1] - times[0] > 2 * zoom:
+        spans.append((times[0] - half, times[0] + zoom))
+    height = 0.5 * len(rows) + 0.9
+    fig, axes = _figure(len(spans), 1, figsize=(11, height * len(spans) + 0.4), squeeze=False)
+    cmap = ListedColormap([colors[lab] for lab in labels])
+    for ax, (lo, hi) in zip(axes[:, 0], spans):
+        ax.imshow(
+            grid, aspect="auto", interpolation="nearest", cmap=cmap,
+            vmin=-0.5, vmax=len(labels) - 0.5,
+            extent=(times[0] - half, times[-1] + half, len(rows) - 0.5, -0.5),
+        )
+        ax.set_xlim(lo, hi)
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([name for name, _ in rows])
+        ax.axhline(0.5, color="k", lw=1)
+        ax.set_xlabel("decision time (s, window end)")
+    axes[0, 0].set_title(title)
+    axes[0, 0].legend(
         handles=[Patch(color=colors[lab], label=lab) for lab in labels],
         loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
     )
+    fig.tight_layout()
     return fig
 
 
@@ -281,3 +290,88 @@ def scores_summary_html(scores, cfg, causality_note):
         f"over the last k windows (1 = none).</p><p>{html.escape(causality_note)}</p>"
         + table
     )
+
+
+def _entities(name):
+    """BIDS entities of a file name (empty dict when it has none)."""
+    import mne_bids
+
+    try:
+        return mne_bids.get_entities_from_fname(name, on_error="ignore")
+    except Exception:  # a name that is not BIDS at all
+        return {}
+
+
+def write_subject_figures(result, cfg, out_tsv, *, figure_dir=None, fragment=None, notes=""):
+    """Write one subject's pseudo-online figures and its report fragment.
+
+    Figures (PNG, in ``figure_dir``, default beside ``out_tsv``), named from
+    the entities of ``out_tsv`` (subject, task, desc):
+
+    * ``sub-XX_task-T_desc-D_comparison.png``: offline vs pseudo-online;
+    * ``sub-XX_ses-S_task-T_run-R_desc-D{within|cross}_timeline.png``: one
+      decision timeline per test run and evaluation.
+
+    Parameters
+    ----------
+    result : brainpipe.bci.pseudo_online.PseudoOnlineResult
+    cfg : dict
+        The resolved pseudo-online config (window, step, min_overlap, ...).
+    out_tsv : path-like
+        The results TSV (listed as a table in the fragment).
+    figure_dir : path-like | None
+    fragment : path-like | None
+        Fragment to write (section "Pseudo-online BCI").
+    notes : str
+        Causality notes shown with the settings.
+
+    Returns
+    -------
+    items : list of dict
+        The fragment items.
+    """
+    from ..report.fragments import fragment_item, write_fragment
+
+    out_tsv = Path(out_tsv)
+    figure_dir = Path(figure_dir) if figure_dir is not None else out_tsv.parent
+    ent = _entities(out_tsv.name)
+    task = f"_task-{ent['task']}" if ent.get("task") else ""
+    desc = ent.get("description") or "pseudoonline"
+    subject = result.decisions[0]["subject"] if result.decisions else ent.get("subject", "x")
+    sub = f"sub-{subject}"
+    items = []
+    if not result.scores.empty:
+        png = figure_dir / f"{sub}{task}_desc-{desc}_comparison.png"
+        save_figure(plot_subject_comparison(result.scores), png)
+        items.append(
+            fragment_item(
+                "image", "Offline vs pseudo-online", path=png,
+                caption="nMCC per pipeline, mean over test runs: offline task epochs "
+                "vs every sliding window of the continuous run (idle included).",
+            )
+        )
+    groups = {}
+    for d in result.decisions:
+        groups.setdefault((d["evaluation"], d["session"], d["run"]), []).append(d)
+    for (evaluation, session, run), ds in groups.items():
+        png = figure_dir / (
+            f"{sub}_ses-{session}{task}_run-{run}_desc-{desc}{evaluation.split('-')[0]}_timeline.png"
+        )
+        fig = plot_decision_timeline(
+            ds[0]["times"], ds[0]["y_true"], {d["pipeline"]: d["y_pred"] for d in ds},
+            labels=result.labels,
+            title=f"{sub} ses-{session} run-{run} ({evaluation})",
+        )
+        save_figure(fig, png)
+        items.append(
+            fragment_item(
+                "image", f"Decisions, ses-{session} run-{run} ({evaluation})", path=png,
+                caption=f"True labels and unsmoothed decisions every {cfg['step']} s "
+                f"({cfg['window']} s windows), idle in grey; the whole run, then its start.",
+            )
+        )
+    items.append(fragment_item("table", "Pseudo-online scores", path=out_tsv))
+    items.append(fragment_item("html", "Settings", html=scores_summary_html(result.scores, cfg, notes)))
+    if fragment is not None:
+        write_fragment(fragment, "Pseudo-online BCI", items, order=45)
+    return items

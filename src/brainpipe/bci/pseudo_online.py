@@ -69,15 +69,21 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "RESULT_COLUMNS",
     "ContinuousRun",
+    "PseudoOnlineResult",
     "WindowDecoder",
-    "split_covariance_step",
-    "load_runs",
-    "run_from_raw",
+    "causal_bandpass",
+    "decisions_table",
     "evaluate_pseudo_online",
+    "load_runs",
+    "offline_epochs",
+    "resolve_config",
+    "run_from_raw",
     "run_pseudo_online",
     "run_pseudo_online_group",
-    "RESULT_COLUMNS",
+    "split_covariance_step",
+    "training_windows",
 ]
 
 EVALUATIONS = ("within-session", "cross-session")
@@ -868,6 +874,8 @@ def evaluate_pseudo_online(
         sel = [(*training_windows(r, W, S_train, classes, idle_ratio), S_train) for r in train]
         if offline:
             Xo, yo = zip(*(offline_epochs(r, L_off, classes) for r in train))
+            if all(x is None for x in Xo):
+                raise input_error(train[0].source, "no complete task epoch in the training runs")
             Xo = np.concatenate([x for x in Xo if x is not None])
             yo = np.concatenate(yo)
         for name, pipe in pipes.items():
@@ -887,6 +895,8 @@ def evaluate_pseudo_online(
                     min_overlap=min_overlap, classes=classes,
                 )
                 y_pred, proba = dec.predict(test.data, proba=smoothing_method == "proba")
+                if smoothing and smoothing_method == "proba" and proba is None:
+                    log.info("%s has no predict_proba: smoothing by majority vote", name)
                 t = dec.timing_
                 log.info(
                     "%s %s ses-%s run-%s: %d windows, fit %.2f s, windows/covariances %.2f s, "
@@ -996,40 +1006,62 @@ def run_pseudo_online(
         backend=cfg["backend"],
         use_kernels=cfg["use_kernels"],
     )
-    sources = [r.source for r in runs]
+    preprocessed = isinstance(inputs, (list, tuple))
+    if preprocessed:
+        sources = [str(p) for p in inputs]
+    elif isinstance(inputs, (str, os.PathLike)):
+        sources = [str(inputs)]
+    else:
+        sources = [getattr(inputs, "code", type(inputs).__name__)]
+    note = _causality_note(cfg, preprocessed)
     write_tsv(out_tsv, result.scores)
     write_sidecar(
         out_tsv,
         sources,
         Description="Pseudo-online BCI evaluation (Carrara et al.), with the offline "
         "epoch score of the same pipelines on the same splits",
-        Settings={k: v for k, v in cfg.items() if k != "pipelines" or isinstance(v, (list, str))},
-        Pipelines=list(_pipeline_names(cfg["pipelines"])),
+        Settings={k: v for k, v in cfg.items() if k != "pipelines"},
+        Pipelines=_pipeline_summary(cfg["pipelines"]),
         Labels=list(result.labels),
         ITRTimeBase={
-            "pseudo-online": f"one decision per window step ({cfg['step']} s), "
+            "pseudo-online": f"one decision per window step ({_step_seconds(result, cfg):.4g} s), "
             "N = task classes + idle; an upper bound since overlapping windows are "
             "not independent",
             "offline": "one decision per task epoch (its length), N = task classes",
         },
-        Causality=_causality_note(cfg),
+        Causality=note,
         StreamingModes={d["pipeline"]: d["mode"] for d in result.decisions},
         ConfusionMatrices=result.confusion,
     )
     if decisions_tsv is not None:
         write_tsv(decisions_tsv, decisions_table(result))
     if fragment is not None or figure_dir is not None:
-        _write_figures_and_fragment(result, cfg, Path(out_tsv), figure_dir, fragment)
+        from .online_figures import write_subject_figures
+
+        write_subject_figures(
+            result, cfg, out_tsv, figure_dir=figure_dir, fragment=fragment,
+            notes=note,
+        )
     return result
 
 
-def _pipeline_names(spec):
+def _step_seconds(result, cfg):
+    """The step actually used (a whole number of samples), else the configured one."""
+    on = result.scores[result.scores["mode"] == "pseudo-online"]
+    return float(on["seconds_per_decision"].iloc[0]) if len(on) else float(cfg["step"])
+
+
+def _pipeline_summary(spec):
+    """The pipelines config as JSON: names, or ``{name: params}`` (estimators as repr)."""
     if isinstance(spec, str):
         return [spec]
+    if isinstance(spec, dict):
+        return {k: repr(v) if hasattr(v, "fit") else v for k, v in spec.items()}
     return list(spec)
 
 
-def _causality_note(cfg):
+def _causality_note(cfg, preprocessed=True):
+    """What is and is not causal in this evaluation, for the sidecar and the report."""
     filt = cfg["causal_filter"]
     note = (
         "Each decision uses only the samples of its window, which ends at the "
@@ -1040,11 +1072,15 @@ def _causality_note(cfg):
             f"Runs were band-passed here with a causal (forward-only) Butterworth IIR "
             f"filter {filt}. "
         )
-    note += (
-        "Upstream preprocessing (brainpipe.eeg.preprocess) filters whole runs with a "
-        "zero-phase FIR filter and uses whole-run statistics for bad channels and the "
-        "reference: inputs preprocessed that way are not strictly causal."
-    )
+    if preprocessed:
+        note += (
+            "The input FIF runs were preprocessed offline (brainpipe.eeg.preprocess "
+            "filters whole runs with a zero-phase FIR filter and uses whole-run "
+            "statistics for bad channels and the reference): that part sees the "
+            "future; give raw recordings with causal_filter for a strictly causal replay."
+        )
+    else:
+        note += "The recordings were read as stored, with no offline filtering by brainpipe."
     return note
 
 
@@ -1068,71 +1104,6 @@ def decisions_table(result):
         for d in result.decisions
     ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _write_figures_and_fragment(result, cfg, out_tsv, figure_dir, fragment):
-    from ..report.fragments import fragment_item, write_fragment
-    from .online_figures import (
-        plot_decision_timeline,
-        plot_subject_comparison,
-        save_figure,
-        scores_summary_html,
-    )
-
-    figure_dir = Path(figure_dir) if figure_dir is not None else out_tsv.parent
-    ent = _entities(out_tsv.name)
-    task = f"_task-{ent['task']}" if ent.get("task") else ""
-    desc = ent.get("description") or "pseudoonline"
-    sub = f"sub-{result.scores['subject'].iloc[0]}" if not result.scores.empty else "sub-x"
-    items = []
-    if not result.scores.empty:
-        png = figure_dir / f"{sub}{task}_desc-{desc}_comparison.png"
-        save_figure(plot_subject_comparison(result.scores), png)
-        items.append(
-            fragment_item(
-                "image", "Offline vs pseudo-online", path=png,
-                caption="nMCC per pipeline, mean over test runs: offline task epochs "
-                "vs every sliding window of the continuous run (idle included).",
-            )
-        )
-    groups = {}
-    for d in result.decisions:
-        groups.setdefault((d["evaluation"], d["session"], d["run"]), []).append(d)
-    for (evaluation, session, run), ds in groups.items():
-        png = figure_dir / (
-            f"{sub}_ses-{session}{task}_run-{run}_desc-{desc}{evaluation.split('-')[0]}_timeline.png"
-        )
-        fig = plot_decision_timeline(
-            ds[0]["times"], ds[0]["y_true"], {d["pipeline"]: d["y_pred"] for d in ds},
-            labels=result.labels,
-            title=f"sub-{ds[0]['subject']} ses-{session} run-{run} ({evaluation})",
-        )
-        save_figure(fig, png)
-        items.append(
-            fragment_item(
-                "image", f"Decisions, ses-{session} run-{run} ({evaluation})", path=png,
-                caption=f"True labels and decisions every {cfg['step']} s "
-                f"({cfg['window']} s windows); idle in grey.",
-            )
-        )
-    items.append(fragment_item("table", "Pseudo-online scores", path=out_tsv))
-    items.append(
-        fragment_item(
-            "html", "Settings", html=scores_summary_html(result.scores, cfg, _causality_note(cfg))
-        )
-    )
-    if fragment is not None:
-        write_fragment(fragment, "Pseudo-online BCI", items, order=45)
-
-
-def _entities(name):
-    """BIDS entities of a file name (empty dict when it has none)."""
-    import mne_bids
-
-    try:
-        return mne_bids.get_entities_from_fname(name, on_error="ignore")
-    except Exception:  # a name that is not BIDS at all
-        return {}
 
 
 def run_pseudo_online_group(score_tsvs, out_tsv, figure, *, fragment=None, metric="nmcc"):

@@ -73,6 +73,12 @@ class AugmentedCovariances(TransformerMixin, BaseEstimator):
         neighbours (``E1`` saturation) or Kennel's false nearest neighbours.
     n_jobs : int, default=1
         Threads for the neighbour searches of ``order="auto"``.
+    embedding_params : dict or None, default=None
+        Further keyword arguments of
+        :func:`~brainpipe.features.embedding.estimate_embedding` (``n_bins``,
+        ``threshold``, ``theiler``, ``n_ref``, ``max_trials``,
+        ``max_channels``), e.g. ``{"n_ref": 250}`` to search neighbours of 250
+        reference points per series, about 3 times faster.
 
     Attributes
     ----------
@@ -107,7 +113,7 @@ class AugmentedCovariances(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, order=8, lag=1, estimator="scm", backend="auto", max_order=10,
-                 max_lag=10, embedding="cao", n_jobs=1):
+                 max_lag=10, embedding="cao", n_jobs=1, embedding_params=None):
         self.order = order
         self.lag = lag
         self.estimator = estimator
@@ -116,6 +122,7 @@ class AugmentedCovariances(TransformerMixin, BaseEstimator):
         self.max_lag = max_lag
         self.embedding = embedding
         self.n_jobs = n_jobs
+        self.embedding_params = embedding_params
 
     def fit(self, X, y=None):
         """Check parameters, choose order/lag if ``"auto"``, remember the shape.
@@ -137,6 +144,14 @@ class AugmentedCovariances(TransformerMixin, BaseEstimator):
         order = _order_or_auto(self.order, "order")
         lag = _order_or_auto(self.lag, "lag")
         X = check_epochs(X)
+        extra = dict(self.embedding_params or {})
+        reserved = {"max_order", "max_lag", "method", "order", "lag", "n_jobs",
+                    "return_details"} & set(extra)
+        if reserved:
+            raise ValueError(
+                f"embedding_params cannot set {sorted(reserved)}: they are "
+                "AugmentedCovariances parameters of their own (or fixed)."
+            )
         if order == "auto" or lag == "auto":
             order, lag = estimate_embedding(
                 X,
@@ -146,6 +161,7 @@ class AugmentedCovariances(TransformerMixin, BaseEstimator):
                 order=None if order == "auto" else order,
                 lag=None if lag == "auto" else lag,
                 n_jobs=self.n_jobs,
+                **extra,
             )
         n_channels, n_times = X.shape[1:]
         n_eff = n_times - order * lag if order > 1 else n_times

@@ -15,9 +15,12 @@ each computed per channel and per trial (at most 30 of each, as the authors
 do) and averaged.
 
 Everything works on ``(n_series, n_times)`` blocks: the mutual information of
-all series and one lag is a single ``bincount``, and neighbour searches use
-``scipy.spatial.cKDTree`` so that the whole estimate stays a cheap
-alternative to the grid search (a few seconds on a BCI session).
+all series and one lag is a single ``bincount`` (the lag of a 288 x 22 x 1000
+session takes a fraction of a second) and the neighbour searches use
+``scipy.spatial.cKDTree`` and stop as soon as ``E1`` saturates. The order
+search costs about 20 CPU-seconds on such a session with every point as a
+reference, about 7 with ``n_ref=250``: minutes less than one grid-search
+candidate.
 """
 
 from __future__ import annotations
@@ -332,7 +335,7 @@ def cao_statistics(x, lag, max_dim=10, theiler=None, n_ref=None, n_jobs=1):
     return ratios[:, 0], ratios[:, 1]
 
 
-def cao_embedding_dimension(x, lag, max_dim=10, threshold=0.9, theiler=None,
+def cao_embedding_dimension(x, lag, max_dim=10, threshold=0.85, theiler=None,
                             n_ref=None, n_jobs=1):
     """Minimum embedding dimension of one series by Cao's method.
 
@@ -350,8 +353,11 @@ def cao_embedding_dimension(x, lag, max_dim=10, threshold=0.9, theiler=None,
     max_dim : int, default=10
         Largest dimension tried; returned when ``E1`` never reaches
         ``threshold`` (stochastic or very high-dimensional data).
-    threshold : float, default=0.9
-        Saturation level of ``E1``.
+    threshold : float, default=0.85
+        Saturation level of ``E1``. On the Lorenz system (3000 samples, lags
+        15-19 around the AMI minimum) ``E1(2)`` is about 0.3 and ``E1(3)``
+        0.87-0.95, still creeping towards 1 afterwards; 0.85 reads that as
+        saturation at 3 where 0.9 would flip between 3 and 4.
     theiler : int or None, default=None
         Theiler window in samples; ``None`` uses ``lag`` (see
         :func:`cao_statistics`).
@@ -522,10 +528,14 @@ def estimate_embedding(X, max_order=10, max_lag=10, *, method="cao", order=None,
     n_bins : int, default=16
         Histogram boxes for the mutual information.
     threshold : float or None, default=None
-        ``E1`` saturation level (default 0.9) for ``"cao"``, largest false
+        ``E1`` saturation level (default 0.85) for ``"cao"``, largest false
         neighbour fraction (default 0.01) for ``"fnn"``.
     theiler : int or None, default=None
         Theiler window in samples; ``None`` uses the lag.
+    n_ref : int or None, default=None
+        Reference points per series for the neighbour statistics (``None``:
+        all). 250 makes the order search about 3 times faster on 1000-sample
+        epochs; the averaged order moves by about 0.1.
     max_trials, max_channels : int, default=30
         How many trials and channels enter the averages.
     n_jobs : int, default=1
@@ -557,7 +567,7 @@ def estimate_embedding(X, max_order=10, max_lag=10, *, method="cao", order=None,
     max_lag = check_positive_int(max_lag, "max_lag")
     check_option("method", method, ("cao", "fnn"))
     if threshold is None:
-        threshold = 0.9 if method == "cao" else 0.01
+        threshold = 0.85 if method == "cao" else 0.01
     trials = _spread_indices(X.shape[0], check_positive_int(max_trials, "max_trials"))
     channels = _spread_indices(
         X.shape[1], check_positive_int(max_channels, "max_channels")

@@ -8,14 +8,19 @@ the signal,
 
     B_pq = sum_{u = a + p*lag}^{a + p*lag + n - 1} y_u y_{u + d*lag}^T,
 
-so only ``order`` distinct lag products exist. We keep their running prefix
-sums ``H_d(u) = sum_{v < u} y_v y_{v + d*lag}^T`` (one rank-1 update per sample
-and lag, ``n_channels * p`` multiply-adds per sample) and read every block of
-every window as a difference of two prefixes: when the walk reaches a block's
-first sample the kernel stores ``-H_d`` in a small ring buffer of open windows,
-when it reaches the block's end it adds ``H_d``. The work therefore grows with
-the recording length, not with ``window / step`` times it, and each output
-matrix is written once, row by row, when its last block closes.
+so only ``order`` distinct lag products exist, and all blocks of block row
+``p`` (``q = p .. order-1``) start at sample ``a + p*lag`` and end ``n`` samples
+later. The kernel walks the samples once, keeping the running prefix sums
+``H_d(u) = sum_{v < u} y_v y_{v + d*lag}^T`` for every lag at once (one
+rank-1 update of a ``(n_channels, p)`` matrix per sample), and reads every
+block as the difference of two prefixes: when the walk reaches the first
+sample of block row ``p`` of a window it stores ``-H`` in a ring buffer of the
+``window // step + 2`` windows still open, when it reaches that row's end it
+adds ``H``; when the last row closes, the window is centred, scaled,
+shrunk if asked, and written once, row by row. The work therefore grows with
+the recording length, not with ``window / step`` times it: at order 8 on a
+22-channel recording the arithmetic is about 4,000 multiply-adds per sample,
+and the run is bounded by writing the output.
 
 Numerical soundness
 -------------------
@@ -29,8 +34,11 @@ arithmetic. In floating point the prefixes of a group grow to about
 a window's mean from its group's mean, ``sigma`` the signal scale), and a
 block is the difference of two of them, so the relative error of a window's
 covariance is about ``eps * (N_g / n) * (1 + delta^2 / sigma^2)`` times a small
-constant (``eps = 2.2e-16``, ``n`` the samples per copy): a constant DC offset
-costs nothing, and the bound does not depend on the recording length.
+constant (``eps = 2.2e-16``, ``n`` the samples per copy; ``N_g / n`` is about 16):
+a constant DC offset costs nothing, a drift costs its square within one group,
+and the bound does not depend on the recording length. Measured: 3e-13 on a
+1 h, 250 Hz recording with a 1e4 offset and a drift of 60 signal standard
+deviations (``tests/test_kernels_streaming.py``), 2e-14 on EEG-like data.
 """
 
 from __future__ import annotations
@@ -63,8 +71,12 @@ _FM = {"contract"}
 
 
 @nb.njit(cache=True, nogil=True, fastmath=_FM)
-def _accumulate(y, H, H1, v0, v1, order, lag):
-    """Add samples v0..v1-1 to the prefix sums H (C, P) and H1 (C,)."""
+def _accumulate(y, H, H1, zbuf, v0, v1, order, lag):
+    """Add samples v0..v1-1 to the prefix sums H (C, P) and H1 (C,).
+
+    Row i of H gets ``y_v[i] * z_v`` with ``z_v = [y_v, y_{v+lag}, ...,
+    y_{v+(order-1)lag}]`` (the embedded sample): one long vectorised loop.
+    """
     C = y.shape[1]
     P = C * order
     yf = y.reshape(-1)
@@ -75,74 +87,86 @@ def _accumulate(y, H, H1, v0, v1, order, lag):
         if lag == 1:
             # y_v, y_{v+1}, ..., y_{v+order-1} are contiguous in time-major y
             z = yf[v * C : v * C + P]
-            for i in range(C):
-                h = H[i]
-                yi = yv[i]
-                for m in range(P):
-                    h[m] += yi * z[m]
         else:
+            z = zbuf
             for d in range(order):
-                z = y[v + d * lag]
-                for i in range(C):
-                    h = H[i, d * C : (d + 1) * C]
-                    yi = yv[i]
-                    for j in range(C):
-                        h[j] += yi * z[j]
+                yd = y[v + d * lag]
+                zd = zbuf[d * C : (d + 1) * C]
+                for j in range(C):
+                    zd[j] = yd[j]
+        for i in range(C):
+            h = H[i]
+            yi = yv[i]
+            for m in range(P):
+                h[m] += yi * z[m]
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _row_offset(p, order, C):
+    """Start of block row p in a pending buffer (block rows are ragged)."""
+    return C * C * (p * order - p * (p - 1) // 2)
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def _trace_fro(pend, slot, blk, order):
-    """Trace and squared Frobenius norm of the (upper-block stored) matrix."""
-    C = pend.shape[2]
+def _trace_fro(pend, order, C):
+    """Trace and squared Frobenius norm of a matrix stored as upper block rows."""
     trace = 0.0
     fro = 0.0
     for p in range(order):
-        for d in range(order - p):
-            w = 1.0 if d == 0 else 2.0  # off-diagonal blocks appear twice
-            blkv = pend[slot, blk[p, d]]
-            acc = 0.0
-            for i in range(C):
-                row = blkv[i]
-                for j in range(C):
-                    acc += row[j] * row[j]
-                if d == 0:
-                    trace += row[i]
-            fro += w * acc
+        base = _row_offset(p, order, C)
+        w = (order - p) * C
+        for i in range(C):
+            row = pend[base + i * w : base + (i + 1) * w]
+            diag = 0.0
+            for m in range(C):  # block (p, p): counted once
+                diag += row[m] * row[m]
+            off = 0.0
+            for m in range(C, w):  # blocks (p, q > p): mirrored below
+                off += row[m] * row[m]
+            fro += diag + 2.0 * off
+            trace += row[i]
     return trace, fro
 
 
-@nb.njit(cache=True, nogil=True)
-def _finalize(k, slot, k_out, start, y, pend, pend1, means, blk, out,
-              order, lag, n_eff, est):
-    """Centre, scale, shrink and write window k (its blocks are all closed).
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _fourth_moment(y, means, start, order, lag, n_eff):
+    """sum_t ||z_t - m||^4 over one window's embedded samples (Ledoit-Wolf's beta)."""
+    C = y.shape[1]
+    fourth = 0.0
+    for t in range(n_eff):
+        sq = 0.0
+        for p in range(order):
+            yr = y[start + t + p * lag]
+            mp = means[p * C : (p + 1) * C]
+            for c in range(C):
+                z = yr[c] - mp[c]
+                sq += z * z
+        fourth += sq * sq
+    return fourth
 
-    No FMA contraction here: each matrix entry is computed once and copied
-    to both triangles, so the result is exactly symmetric.
+
+@nb.njit(cache=True, nogil=True)
+def _finalize(k_out, start, y, pend, pend1, means, out, order, lag, n_eff, est):
+    """Centre, scale, shrink and write one window whose blocks are all closed.
+
+    ``pend`` holds block row p (blocks (p, p), (p, p+1), ...) as a (C, (order
+    - p) C) matrix, so rows of the upper triangle are contiguous. No FMA
+    contraction here: each entry is computed once and copied to both
+    triangles, so the result is exactly symmetric.
     """
     C = y.shape[1]
     P = C * order
-    for p in range(order):
-        src = pend1[slot, p]
-        m = means[p]
-        for c in range(C):
-            m[c] = src[c] / n_eff
+    for m in range(P):
+        means[m] = pend1[m] / n_eff
     scale = 1.0 / (n_eff - 1) if est == 1 else 1.0 / n_eff
-    # centre and scale the upper blocks in place:
-    # sum (y - m_p)(y' - m_q)^T = sum y y'^T - n m_p m_q^T
-    for p in range(order):
-        for d in range(order - p):
-            blkv = pend[slot, blk[p, d]]
-            mq = means[p + d]
-            for i in range(C):
-                row = blkv[i]
-                mi = means[p, i]
-                for j in range(C):
-                    # (m_i m_j) n, not (m_i n) m_j: symmetric in i, j
-                    row[j] = (row[j] - (mi * mq[j]) * n_eff) * scale
     fac = 1.0
     target = 0.0
     if est >= 2:
-        trace, fro = _trace_fro(pend, slot, blk, order)
+        # shrinkage needs the centred matrix first: centre and scale in place
+        _centre(pend, means, order, C, n_eff, scale)
+        n_eff_c = 0.0  # already centred: the write below only copies
+        scale_c = 1.0
+        trace, fro = _trace_fro(pend, order, C)
         mu = trace / P
         shrink = 0.0
         if est == 2:  # OAS, scikit-learn's formula
@@ -151,44 +175,62 @@ def _finalize(k, slot, k_out, start, y, pend, pend1, means, blk, out,
             den = (n_eff + 1) * (alpha - mu * mu / P)
             shrink = 1.0 if den == 0 else min(num / den, 1.0)
         elif P > 1:  # Ledoit-Wolf, scikit-learn's formula
-            fourth = 0.0
-            for t in range(n_eff):
-                sq = 0.0
-                for p in range(order):
-                    yr = y[start + t + p * lag]
-                    m = means[p]
-                    for c in range(C):
-                        z = yr[c] - m[c]
-                        sq += z * z
-                fourth += sq * sq
+            fourth = _fourth_moment(y, means, start, order, lag, n_eff)
             beta = (fourth / n_eff - fro) / (P * n_eff)
             delta = (fro - 2.0 * mu * trace + P * mu * mu) / P
             beta = min(beta, delta)
             shrink = 0.0 if beta == 0 else beta / delta
         fac = 1.0 - shrink
         target = shrink * mu
-    # write the full matrix row by row; lower blocks read the upper transposed
+    else:
+        n_eff_c = float(n_eff)  # centre while writing (one pass)
+        scale_c = scale
+    # write row by row: the upper part is one contiguous pass, the lower part
+    # reads the upper block rows above transposed. Centring:
+    # sum (y - m_a)(y' - m_b) = sum y y' - (m_a m_b) n; the product (m_a m_b)
+    # is the same for (a, b) and (b, a), so both triangles agree bit for bit.
     o = out[k_out]
     for p in range(order):
+        base = _row_offset(p, order, C)
+        w = (order - p) * C
+        mrow = means[p * C : P]
         for i in range(C):
             r = p * C + i
+            mi = means[r]
             orow = o[r]
             for q in range(p):
+                bq = _row_offset(q, order, C)
+                wq = (order - q) * C
+                col = pend[bq + (p - q) * C + i : bq + C * wq : wq]
+                mcol = means[q * C : (q + 1) * C]
                 seg = orow[q * C : (q + 1) * C]
-                src = pend[slot, blk[q, p - q], :, i]
                 for j in range(C):
-                    seg[j] = fac * src[j]
-            for q in range(p, order):
-                seg = orow[q * C : (q + 1) * C]
-                src = pend[slot, blk[p, q - p], i]
-                for j in range(C):
-                    seg[j] = fac * src[j]
+                    seg[j] = fac * ((col[j] - (mcol[j] * mi) * n_eff_c) * scale_c)
+            src = pend[base + i * w : base + (i + 1) * w]
+            upper = orow[p * C : P]
+            for m in range(w):
+                upper[m] = fac * ((src[m] - (mi * mrow[m]) * n_eff_c) * scale_c)
             orow[r] += target
+
+
+@nb.njit(cache=True, nogil=True)
+def _centre(pend, means, order, C, n_eff, scale):
+    """Centre and scale upper block rows in place (same expression as the write)."""
+    P = C * order
+    for p in range(order):
+        base = _row_offset(p, order, C)
+        w = (order - p) * C
+        mrow = means[p * C : P]
+        for i in range(C):
+            row = pend[base + i * w : base + (i + 1) * w]
+            mi = means[p * C + i]
+            for m in range(w):
+                row[m] = (row[m] - (mi * mrow[m]) * n_eff) * scale
 
 
 @nb.njit(cache=True, nogil=True, fastmath=_FM)
 def _segment(x, t0, n_win, step, window, n_eff, order, lag, est,
-             ev_pos, ev_kind, ev_k, ev_p, blk, n_ring, out, k_out0):
+             ev_pos, ev_kind, ev_k, ev_p, n_ring, out, k_out0):
     """Covariances of windows k_out0..k_out0+n_win-1 starting at x[:, t0]."""
     C = x.shape[0]
     P = C * order
@@ -206,9 +248,10 @@ def _segment(x, t0, n_win, step, window, n_eff, order, lag, est,
             y[v, c] = xc[v] - anchor
     H = np.zeros((C, P))
     H1 = np.zeros(C)
-    pend = np.empty((n_ring, nbk, C, C))
-    pend1 = np.empty((n_ring, order, C))
-    means = np.empty((order, C))
+    zbuf = np.empty(P)
+    pend = np.empty((n_ring, nbk * C * C))
+    pend1 = np.empty((n_ring, P))
+    means = np.empty(P)
     cur = 0
     for e in range(ev_pos.shape[0]):
         k = ev_k[e]
@@ -216,55 +259,53 @@ def _segment(x, t0, n_win, step, window, n_eff, order, lag, est,
             continue
         pos = ev_pos[e]
         if pos > cur:
-            _accumulate(y, H, H1, cur, pos, order, lag)
+            _accumulate(y, H, H1, zbuf, cur, pos, order, lag)
             cur = pos
         p = ev_p[e]
         slot = k % n_ring
-        if ev_kind[e] == 0:  # block starts: remember -H
-            for d in range(order - p):
-                dst2 = pend[slot, blk[p, d]]
-                for i in range(C):
-                    src = H[i, d * C : (d + 1) * C]
-                    dst = dst2[i]
-                    for j in range(C):
-                        dst[j] = -src[j]
-            dst1 = pend1[slot, p]
+        base = _row_offset(p, order, C)
+        w = (order - p) * C  # lags 0 .. order-1-p are needed by block row p
+        ps = pend[slot]
+        m1 = pend1[slot, p * C : (p + 1) * C]
+        if ev_kind[e] == 0:  # block row p starts: remember -H
+            for i in range(C):
+                src = H[i, :w]
+                dst = ps[base + i * w : base + (i + 1) * w]
+                for m in range(w):
+                    dst[m] = -src[m]
             for c in range(C):
-                dst1[c] = -H1[c]
-        else:  # block ends: add H
-            for d in range(order - p):
-                dst2 = pend[slot, blk[p, d]]
-                for i in range(C):
-                    src = H[i, d * C : (d + 1) * C]
-                    dst = dst2[i]
-                    for j in range(C):
-                        dst[j] += src[j]
-            dst1 = pend1[slot, p]
+                m1[c] = -H1[c]
+        else:  # block row p ends: add H
+            for i in range(C):
+                src = H[i, :w]
+                dst = ps[base + i * w : base + (i + 1) * w]
+                for m in range(w):
+                    dst[m] += src[m]
             for c in range(C):
-                dst1[c] += H1[c]
-            if p == order - 1:  # last block of window k closed
-                _finalize(k, slot, k_out0 + k, k * step, y, pend, pend1, means,
-                          blk, out, order, lag, n_eff, est)
+                m1[c] += H1[c]
+            if p == order - 1:  # the last block row of window k closed
+                _finalize(k_out0 + k, k * step, y, ps, pend1[slot], means, out,
+                          order, lag, n_eff, est)
 
 
 @nb.njit(cache=True, parallel=True)
 def _windows_kernel(x, window, step, n_eff, order, lag, est, group,
-                    ev_pos, ev_kind, ev_k, ev_p, blk, n_ring, out):
+                    ev_pos, ev_kind, ev_k, ev_p, n_ring, out):
     n_total = out.shape[0]
     n_groups = (n_total + group - 1) // group
     for g in nb.prange(n_groups):
         k0 = g * group
         n_win = min(group, n_total - k0)
         _segment(x, k0 * step, n_win, step, window, n_eff, order, lag, est,
-                 ev_pos, ev_kind, ev_k, ev_p, blk, n_ring, out, k0)
+                 ev_pos, ev_kind, ev_k, ev_p, n_ring, out, k0)
 
 
 @nb.njit(cache=True, parallel=True)
-def _epochs_kernel(X, n_eff, order, lag, est, ev_pos, ev_kind, ev_k, ev_p, blk, out):
+def _epochs_kernel(X, n_eff, order, lag, est, ev_pos, ev_kind, ev_k, ev_p, out):
     n_times = X.shape[2]
     for t in nb.prange(X.shape[0]):
         _segment(X[t], 0, 1, n_times, n_times, n_eff, order, lag, est,
-                 ev_pos, ev_kind, ev_k, ev_p, blk, 1, out, t)
+                 ev_pos, ev_kind, ev_k, ev_p, 1, out, t)
 
 
 @lru_cache(maxsize=64)
@@ -279,18 +320,6 @@ def _events(n_win, step, n_eff, order, lag):
     pp = np.concatenate([p, p])
     idx = np.lexsort((pp, kk, kind, pos))
     return tuple(np.ascontiguousarray(a[idx]) for a in (pos, kind, kk, pp))
-
-
-@lru_cache(maxsize=16)
-def _block_table(order):
-    """blk[p, d]: index of upper block (p, p + d) in the pending buffers."""
-    blk = np.full((order, order), -1, dtype=np.int64)
-    idx = 0
-    for p in range(order):
-        for d in range(order - p):
-            blk[p, d] = idx
-            idx += 1
-    return blk
 
 
 def _group_size(n_total, window, step):
@@ -325,7 +354,7 @@ def window_covariances(x, window, step, order, lag, estimator):
     p = n_channels * order
     out = np.empty((n_total, p, p))
     _windows_kernel(x, window, step, n_eff, order, lag, _EST_CODES[estimator], group,
-                    *events, _block_table(order), n_ring, out)
+                    *events, n_ring, out)
     return out
 
 
@@ -348,6 +377,5 @@ def epoch_covariances(X, order, lag, estimator):
     events = _events(1, n_times, n_eff, order, lag)
     p = n_channels * order
     out = np.empty((n_trials, p, p))
-    _epochs_kernel(X, n_eff, order, lag, _EST_CODES[estimator], *events,
-                   _block_table(order), out)
+    _epochs_kernel(X, n_eff, order, lag, _EST_CODES[estimator], *events, out)
     return out

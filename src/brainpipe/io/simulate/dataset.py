@@ -84,9 +84,9 @@ def simulate_dataset(
     Parameters
     ----------
     output : str | path-like
-        Dataset root to create. It must not exist, be empty, or hold a
-        previous demo dataset (which is then replaced); anything else is
-        refused.
+        Dataset root to create. It must not exist, hold no files (empty
+        folders are fine), or hold a previous demo dataset (which is then
+        replaced as a whole); anything else is refused.
     seed : int
         Seed of every random choice (>= 0).
     n_subjects : int
@@ -160,12 +160,29 @@ def simulate_dataset(
 
 
 def is_demo_dataset(path):
-    """Whether ``path`` holds a dataset written by :func:`simulate_dataset`."""
-    marker = Path(path) / MARKER
+    """Whether ``path`` holds a dataset written by :func:`simulate_dataset`.
+
+    Recognised by ``derivatives/simulation/simulation.json`` or, failing that,
+    by the ``GeneratedBy`` entry of ``dataset_description.json``.
+    """
+    path = Path(path)
     try:
-        return json.loads(marker.read_text()).get("Generator") == GENERATOR
+        if json.loads((path / MARKER).read_text()).get("Generator") == GENERATOR:
+            return True
     except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        desc = json.loads((path / "dataset_description.json").read_text())
+        return any(
+            str(g.get("Description", "")).startswith(GENERATOR) for g in desc.get("GeneratedBy", [])
+        )
+    except (OSError, ValueError, AttributeError, TypeError):
         return False
+
+
+def _holds_files(path):
+    """Whether any file (not just empty folders) lies under ``path``."""
+    return any(not p.is_dir() for p in Path(path).rglob("*"))
 
 
 def _check_params(**p):
@@ -207,7 +224,10 @@ def _check_output(output):
         return
     if not output.is_dir():
         raise BrainpipeInputError(f"{output}: exists and is not a folder; refusing to overwrite it")
-    if any(output.iterdir()) and not is_demo_dataset(output):
+    # Empty sub-folders do not count: Snakemake creates the folders of a
+    # rule's outputs before the rule runs.
+    has_files = any(p.is_file() or p.is_symlink() for p in output.rglob("*"))
+    if has_files and not is_demo_dataset(output):
         raise BrainpipeInputError(
             f"{output}: folder is not empty and is not a brainpipe demo dataset "
             f"(no {MARKER}); refusing to write into it. Choose an empty or new folder."
