@@ -269,6 +269,78 @@ def stream(hours, order, chunk):
 # --------------------------------------------------------------------- main
 
 
+def run_order(x, order, n_total, n_slow, repeats, device, quick):
+    """Time every method at one order; print the table and the bound."""
+    from brainpipe.kernels import resolve_backend
+
+    p = N_CHANNELS * order
+    n_eff = WINDOW if order == 1 else WINDOW - order * LAG
+    # warm up every backend (Numba compile, torch init) outside the timing
+    for backend in ("numba", "torch"):
+        brainpipe_run(x, order, "scm", backend, 40)()
+    print(f"\n== order {order} (matrices {p} x {p}, {n_eff} samples per copy)")
+    refs, rows = {}, []
+    for est in ("scm", "cov"):
+        dt, peak, out = measure(moabb_pyriemann(x, order, est, n_slow), 1)
+        refs[est] = out
+        rows.append((f"MOABB+pyriemann numpy {est}", len(out) / dt, 0.0, peak))
+
+    # the best peer: pyriemann on torch tensors, fastest estimator
+    # (oas is 3-50x slower than the others; --quick skips it at order 8)
+    peer_best = None
+    for est in ("scm", "cov") if quick and order == 8 else ("scm", "cov", "oas"):
+        n = n_slow if est == "oas" and quick else n_total
+        dt, peak, out = measure(pyriemann_torch(x, order, est, n, device),
+                                1 if n < n_total else repeats)
+        ref = refs.get(est)
+        err = rel_err(out[: len(ref)], ref) if ref is not None else float("nan")
+        rows.append((f"pyriemann torch-{device} {est}", len(out) / dt, err, peak))
+        if peer_best is None or len(out) / dt > peer_best[1]:
+            peer_best = (est, len(out) / dt)
+
+    bp = {}
+    for backend in ("auto", "numba", "torch", "numpy"):
+        for est in sorted({"scm", "cov", peer_best[0]}, key=["scm", "cov", "oas"].index):
+            slow = backend == "numpy" or (backend == "torch" and device == "cpu")
+            n_win = n_slow if slow and quick else None
+            dt, peak, out = measure(brainpipe_run(x, order, est, backend, n_win),
+                                    1 if slow else repeats)
+            ref = refs.get(est)
+            if ref is None:  # oas: compare with pyriemann on the same windows
+                ref = pyriemann_torch(x, order, est, len(out), "cpu")().numpy()
+            err = rel_err(out[: len(ref)], ref[: len(out)])
+            label = f"brainpipe {backend}"
+            if backend == "auto":
+                label += f"({resolve_backend('auto')})"
+            rows.append((f"{label} {est}", len(out) / dt, err, peak))
+            bp[(backend, est)] = len(out) / dt
+            del out
+
+    moabb = {est: next(r[1] for r in rows if r[0] == f"MOABB+pyriemann numpy {est}")
+             for est in ("scm", "cov")}
+    print(f"{'method':40s} {'windows/s':>12s} {'x MOABB scm':>12s} {'max rel err':>12s} "
+          f"{'peak MiB':>9s}")
+    for name, wps, err, peak in rows:
+        err_s = "n/a" if np.isnan(err) else f"{err:.1e}"
+        print(f"{name:40s} {wps:12,.0f} {wps / moabb['scm']:12.1f} {err_s:>12s} {peak:9.0f}")
+
+    gemm, write_gbs, t_write, flops, t_bound = machine_bound(
+        n_total, p, x.shape[1] + order * LAG, repeats)
+    bound_wps = n_total / t_bound
+    ours = bp[("auto", "scm")]
+    print(f"machine bound: GEMM {gemm:.1f} GFLOP/s; writing the output "
+          f"({n_total * p * p * 8 / 2**20:.0f} MiB) into fresh memory {t_write * 1e3:.0f} ms "
+          f"= {write_gbs:.1f} GB/s; sliding-sum arithmetic {flops / 1e9:.2f} GFLOP = "
+          f"{flops / gemm / 1e6:.0f} ms at GEMM rate")
+    print(f"  -> bound {bound_wps:,.0f} windows/s; brainpipe auto scm {ours:,.0f} windows/s "
+          f"= {bound_wps / ours:.2f}x from the bound")
+    print(f"  speedup vs MOABB+pyriemann: scm {ours / moabb['scm']:.1f}x, "
+          f"cov {bp[('auto', 'cov')] / moabb['cov']:.1f}x; vs best peer "
+          f"(pyriemann torch-{device} {peer_best[0]}, {peer_best[1]:,.0f} windows/s): "
+          f"{bp[('auto', peer_best[0])] / peer_best[1]:.1f}x")
+    return dict(ours=ours, moabb=moabb, peer=peer_best, bp=bp, bound=bound_wps)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -301,67 +373,8 @@ def main(argv=None):
     if args.hours:
         stream(args.hours, 8, 256)
 
-    results = {}
-    for order in ORDERS:
-        p = N_CHANNELS * order
-        n_eff = WINDOW if order == 1 else WINDOW - order * LAG
-        # warm up every backend (Numba compile, torch init) outside the timing
-        for backend in ("numba", "torch"):
-            brainpipe_run(x, order, "scm", backend, 40)()
-        print(f"\n== order {order} (matrices {p} x {p}, {n_eff} samples per copy)")
-        refs = {}
-        rows = []
-        for est in ("scm", "cov"):
-            dt, peak, out = measure(moabb_pyriemann(x, order, est, n_slow), 1)
-            refs[est] = out
-            rows.append((f"MOABB+pyriemann numpy {est}", len(out) / dt, 0.0, peak))
-        peer_best = None
-        peer_estimators = ("scm", "cov", "oas") if not args.quick or order < 8 else ("scm", "cov")
-        for est in peer_estimators:
-            n = n_total if est != "oas" or not args.quick else n_slow
-            dt, peak, out = measure(pyriemann_torch(x, order, est, n, device), 1 if n < n_total else repeats)
-            ref = refs.get(est)
-            err = rel_err(out[: len(ref)], ref) if ref is not None else float("nan")
-            rows.append((f"pyriemann torch-{device} {est}", len(out) / dt, err, peak))
-            if peer_best is None or len(out) / dt > peer_best[1]:
-                peer_best = (est, len(out) / dt)
-        ests = sorted({"scm", "cov", peer_best[0]}, key=["scm", "cov", "oas"].index)
-        bp = {}
-        for backend in ("auto", "numba", "torch", "numpy"):
-            for est in ests:
-                slow = backend == "numpy" or (backend == "torch" and device == "cpu")
-                n_win = n_slow if slow and args.quick else None
-                dt, peak, out = measure(brainpipe_run(x, order, est, backend, n_win),
-                                        1 if slow else repeats)
-                ref = refs.get(est)
-                if ref is None:  # oas: compare with the pyriemann-torch output instead
-                    ref = pyriemann_torch(x, order, est, len(out), "cpu")().numpy()
-                err = rel_err(out[: len(ref)], ref[: len(out)])
-                label = f"brainpipe {backend}" + (f"({resolve_backend('auto')})" if backend == "auto" else "")
-                rows.append((f"{label} {est}", len(out) / dt, err, peak))
-                bp[(backend, est)] = len(out) / dt
-                del out
-        moabb = {est: next(r[1] for r in rows if r[0] == f"MOABB+pyriemann numpy {est}")
-                 for est in ("scm", "cov")}
-        print(f"{'method':40s} {'windows/s':>12s} {'x MOABB scm':>12s} {'max rel err':>12s} "
-              f"{'peak MiB':>9s}")
-        for name, wps, err, peak in rows:
-            print(f"{name:40s} {wps:12,.0f} {wps / moabb['scm']:12.1f} {err:12.1e} {peak:9.0f}")
-        gemm, write_gbs, t_write, flops, t_bound = machine_bound(
-            n_total, p, n_times + order * LAG, repeats)
-        bound_wps = n_total / t_bound
-        ours = bp[("auto", "scm")]
-        print(f"machine bound: GEMM {gemm:.1f} GFLOP/s; writing the output "
-              f"({n_total * p * p * 8 / 2**20:.0f} MiB) into fresh memory {t_write * 1e3:.0f} ms "
-              f"= {write_gbs:.1f} GB/s; sliding-sum arithmetic {flops / 1e9:.2f} GFLOP = "
-              f"{flops / gemm / 1e6:.0f} ms at GEMM rate")
-        print(f"  -> bound {bound_wps:,.0f} windows/s; brainpipe auto scm {ours:,.0f} windows/s "
-              f"= {bound_wps / ours:.2f}x from the bound")
-        print(f"  speedup vs MOABB+pyriemann: scm {ours / moabb['scm']:.1f}x, "
-              f"cov {bp[('auto', 'cov')] / moabb['cov']:.1f}x; vs best peer "
-              f"(pyriemann torch-{device} {peer_best[0]}, {peer_best[1]:,.0f} windows/s): "
-              f"{bp[('auto', peer_best[0])] / peer_best[1]:.1f}x")
-        results[order] = dict(ours=ours, moabb=moabb, peer=peer_best, bp=bp, bound=bound_wps)
+    results = {order: run_order(x, order, n_total, n_slow, repeats, device, args.quick)
+               for order in ORDERS}
 
     r8 = results[8]
     speedup = r8["ours"] / r8["moabb"]["scm"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 from moabb.datasets import FakeDataset
 
 from brainpipe.bci.metrics import itr
@@ -26,12 +27,11 @@ def _fake(n_sessions=2, n_subjects=2, events=("left_hand", "right_hand")):
                        n_runs=1, n_events=20, duration=100, channels=("C3", "Cz", "C4"), seed=7)
 
 
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory):
-    """A small simulated motor-imagery BIDS dataset (2 subjects, 2 sessions, 2 runs)."""
-    from test_bci_dataset import write_mini_bids
-
-    return write_mini_bids(tmp_path_factory.mktemp("demo"))
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    # small matrices: threaded BLAS only adds overhead on the 2 shared cores
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def test_evaluate_offline_fakedataset(tmp_path, monkeypatch):
@@ -73,26 +73,26 @@ def test_evaluate_offline_subject_selection_and_single_session(caplog):
     assert list(res.filter(like="score_").columns) == ["score_accuracy"]
 
 
-def test_run_offline_demo(demo_root, tmp_path):
-    out = tmp_path / "sub-01" / "eeg" / "sub-01_task-imagery_desc-offline_scores.tsv"
-    fragment = out.with_name("sub-01_task-imagery_desc-offline_fragment.json")
+def test_run_offline_demo(tiny_demo, tmp_path):
+    out = tmp_path / "sub-02" / "eeg" / "sub-02_task-imagery_desc-offline_scores.tsv"
+    fragment = out.with_name("sub-02_task-imagery_desc-offline_fragment.json")
     config = {
-        "pipelines": {"csp_lda": {}, "ts_svm": {},
-                      "acm_ts_svm": {"order": 3, "lag": 2, "implementation": "moabb"}},
+        "pipelines": {"csp_lda": {}, "ts_svm": {}, "acm_ts_svm": {"order": 3, "lag": 2}},
         "n_splits": 3,
     }
-    res = run_offline(demo_root, "01", out, config=config, fragment=fragment, seed=0)
-    table = pd.read_csv(out, sep="\t")
+    res = run_offline(tiny_demo, "02", out, config=config, fragment=fragment, seed=0)
+    table = pd.read_csv(out, sep="\t", dtype={"subject_label": str})
     assert len(table) == len(res) == 2 * 3 * 2  # sessions x pipelines x evaluations
-    assert set(table["subject_label"].astype(str).str.zfill(2)) == {"01"}
+    assert set(table["subject_label"]) == {"02"}
     assert "itr_bits_per_min" in table
-    # simulated ERD: every pipeline above chance (ROC-AUC 0.5), within and across sessions
+    # simulated ERD: every pipeline well above chance (ROC-AUC 0.5), within and across sessions
     means = table.groupby(["evaluation", "pipeline"])["score"].mean()
-    assert means.min() > 0.65, means
-    assert means.loc[(slice(None), "ts_svm")].min() > 0.8, means
+    assert means.min() > 0.85, means
+    assert means.loc["within"].min() > 0.9, means
 
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert len(sidecar["Sources"]) == 4 and sidecar["PrimaryScore"] == "roc_auc"
+    assert all(Path(p).exists() for p in sidecar["Sources"])
     assert sidecar["ACM"] == {"acm_ts_svm": {"order": 3, "lag": 2}}
     assert sidecar["SecondsPerDecision"] == pytest.approx(4.0)
 
@@ -100,8 +100,8 @@ def test_run_offline_demo(demo_root, tmp_path):
     assert frag["section"] == "Offline BCI"
     paths = [Path(i["path"]) for i in frag["items"] if "path" in i]
     assert {p.name for p in paths} == {
-        "sub-01_task-imagery_desc-offline_scores.png",
-        "sub-01_task-imagery_desc-offline_covariance.png",
+        "sub-02_task-imagery_desc-offline_scores.png",
+        "sub-02_task-imagery_desc-offline_covariance.png",
         out.name,
     }
     assert all(p.exists() and p.stat().st_size > 1000 for p in paths)
@@ -124,7 +124,7 @@ def test_moabb_folders_restores_environment(tmp_path, monkeypatch):
     assert "MNE_DATA" not in os.environ and not Path(hdf5).exists()
 
 
-def test_bad_inputs(tmp_path, demo_root):
+def test_bad_inputs(tmp_path, tiny_demo):
     pipes = {"mdm": make_pipeline("mdm")}
     with pytest.raises(ValueError, match="'evaluation'"):
         evaluate_offline(_fake(), pipes, evaluation="bogus")
@@ -141,8 +141,8 @@ def test_bad_inputs(tmp_path, demo_root):
     with pytest.raises(ValueError, match="non-empty list"):
         make_paradigm(scores=[])
     with pytest.raises(ValueError, match=r"Unknown key\(s\) \['pipelnes'\]"):
-        run_offline(demo_root, "01", tmp_path / "x_scores.tsv", config={"pipelnes": {}})
+        run_offline(tiny_demo, "01", tmp_path / "x_scores.tsv", config={"pipelnes": {}})
     with pytest.raises(ValueError, match="Unknown subject '07'"):
-        run_offline(demo_root, "07", tmp_path / "x_scores.tsv")
+        run_offline(tiny_demo, "07", tmp_path / "x_scores.tsv")
     assert not list(tmp_path.glob("x_*"))  # nothing partial left behind
     assert DEFAULT_CONFIG["evaluations"] == ["within", "cross"]

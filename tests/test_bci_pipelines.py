@@ -35,18 +35,11 @@ def mi_epochs(n_trials=40, n_channels=8, n_times=250, effect=1.0, seed=0):
     amp[y == 1, 5] *= 1 - 0.7 * effect
     phase = rng.uniform(0, 2 * np.pi, (n_trials, n_channels, 1))
     freq = 10 + rng.normal(0, 0.5, (n_trials, n_channels, 1))
-    X = amp * np.sin(2 * np.pi * freq * t + phase) + 4.0 * rng.normal(size=(n_trials, n_channels, n_times))
+    X = amp * np.sin(2 * np.pi * freq * t + phase)
+    X += 4.0 * rng.normal(size=(n_trials, n_channels, n_times))
     # some spatial mixing, as volume conduction gives
     mix = np.eye(n_channels) + 0.2 * rng.normal(size=(n_channels, n_channels))
     return np.einsum("ij,njt->nit", mix, X), y
-
-
-def _have_features(*names):
-    try:
-        import brainpipe.features as features
-    except ImportError:
-        return False
-    return all(hasattr(features, n) for n in names)
 
 
 RIEMANNIAN = [
@@ -69,26 +62,25 @@ def test_pipelines_decode_mi_and_not_noise(name, params):
     assert cross_val_score(make_pipeline(name, **params), X0, y0, cv=cv).mean() < 0.75
 
 
-@pytest.mark.skipif(not _have_features("AugmentedCovariances"),
-                    reason="brainpipe.features.AugmentedCovariances not available yet")
-def test_acm_brainpipe_matches_moabb_decision():
+@pytest.mark.parametrize("estimator", ["cov", "oas"])
+def test_acm_brainpipe_matches_moabb(estimator):
     X, y = mi_epochs()
-    cv = StratifiedKFold(5, shuffle=True, random_state=0)
-    ours = make_pipeline("acm_ts_svm", order=3, lag=2, estimator="cov")
+    ours = make_pipeline("acm_ts_svm", order=3, lag=2, estimator=estimator)
+    ref = make_pipeline("acm_ts_svm", order=3, lag=2, estimator=estimator,
+                        implementation="moabb")
     assert [n for n, _ in ours.steps] == ["acm", "ts", "svm"]
+    # same augmented covariances as MOABB's AugmentedDataset + pyriemann Covariances
+    np.testing.assert_allclose(ours[:1].fit_transform(X, y), ref[:2].fit_transform(X, y), rtol=1e-8)
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
     assert cross_val_score(ours, X, y, cv=cv).mean() > 0.85
 
 
-@pytest.mark.skipif(not _have_features("PSDBandPower", "SignedR2Selector"),
-                    reason="brainpipe.features PSD estimators not available yet")
 def test_psd_lda_decodes_mi():
     X, y = mi_epochs()
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
     assert cross_val_score(make_pipeline("psd_lda", sfreq=SFREQ), X, y, cv=cv).mean() > 0.85
 
 
-@pytest.mark.skipif(not _have_features("ConnectivityNodeStrength", "SignedR2Selector"),
-                    reason="brainpipe.features connectivity estimators not available yet")
 def test_coh_lda_runs():
     X, y = mi_epochs()
     pipe = make_pipeline("coh_lda", sfreq=SFREQ).fit(X, y)

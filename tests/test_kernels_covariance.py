@@ -174,6 +174,8 @@ def test_bad_arguments_are_named():
         window_covariances(x, 101, 5)
     with pytest.raises(ValueError, match=r"shape \(n_trials, n_channels, n_times\)"):
         epoch_covariances(x)
+    with pytest.raises(ValueError, match="no channels"):
+        window_covariances(np.zeros((0, 100)), 10, 5)
     x[1, 50] = np.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
         window_covariances(x, 10, 5)

@@ -49,6 +49,13 @@ def test_reads_a_memmap_chunk_by_chunk(tmp_path):
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
 
 
+def test_accepts_nested_lists():
+    x = signal(2, 120, seed=2)
+    got = np.concatenate(list(iter_window_covariances(x.tolist(), 40, 20, chunk=2)))
+    np.testing.assert_allclose(got, window_covariances(x, 40, 20, backend="numpy"),
+                               rtol=1e-12, atol=1e-12)
+
+
 def test_arguments_checked_before_iteration():
     x = signal(2, 100)
     with pytest.raises(ValueError, match=r"window=12 .*order=6 and lag=2"):

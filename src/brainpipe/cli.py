@@ -40,6 +40,8 @@ def _simulate(args):
     opts = dict(args.opts)
     if args.subjects is not None:
         opts["n_subjects"] = args.subjects
+        # a small --subjects should shrink the EEG subset too, not fail
+        opts["n_eeg_subjects"] = min(opts.get("n_eeg_subjects", 3), args.subjects)
     path = simulate_dataset(args.output, seed=args.seed, **opts)
     print(f"Demo dataset written to {path}")
 

@@ -21,7 +21,6 @@ turn them into events with the integer codes of ``events``.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from dataclasses import dataclass
@@ -33,8 +32,6 @@ import pandas as pd
 from moabb.datasets.base import BaseBIDSDataset, BaseDataset
 
 from .._check import check_file, input_error, validate_type
-
-log = logging.getLogger(__name__)
 
 __all__ = ["BIDSMotorImagery", "DEFAULT_EVENTS", "get_dataset", "resolve_subject"]
 
@@ -167,7 +164,9 @@ class BIDSMotorImagery(BaseBIDSDataset):
                 f"{sorted(self.subject_labels.values())}."
             )
         if isinstance(subject, bool) or not isinstance(subject, int):
-            raise TypeError(f"subject must be a BIDS label (str) or a number (int), got {subject!r}.")
+            raise TypeError(
+                f"subject must be a BIDS label (str) or a number (int), got {subject!r}."
+            )
         if subject not in self.subject_labels:
             raise ValueError(
                 f"Unknown subject number {subject}: this dataset has "
@@ -259,8 +258,8 @@ class BIDSMotorImagery(BaseBIDSDataset):
         records = self._subject_records(subject)
         session_keys = _moabb_keys([r.session for r in records])
         for r in records:
-            in_session = [x for x in records if x.session == r.session]
-            if session_keys[r.session] == session and _moabb_keys([x.run for x in in_session])[r.run] == run:
+            run_keys = _moabb_keys([x.run for x in records if x.session == r.session])
+            if session_keys[r.session] == session and run_keys[r.run] == run:
                 events_tsv = r.bids_path.find_matching_sidecar(
                     suffix="events", extension=".tsv", on_error="ignore"
                 )
@@ -294,7 +293,9 @@ def _check_interval(interval):
     try:
         tmin, tmax = (float(t) for t in interval)
     except (TypeError, ValueError):
-        raise ValueError(f"interval must be two numbers (tmin, tmax) in seconds, got {interval!r}.") from None
+        raise ValueError(
+            f"interval must be two numbers (tmin, tmax) in seconds, got {interval!r}."
+        ) from None
     if not tmax > tmin:
         raise ValueError(f"interval must have tmax > tmin, got {interval!r}.")
     return tmin, tmax
@@ -332,7 +333,9 @@ def _records_from_fif(files, task):
             raise input_error(path, "file name has no sub-<label> entity")
         if task is not None and entities.get("task") != task:
             raise input_error(path, f"file is for task {entities.get('task')!r}, expected {task!r}")
-        records.append(_Record(entities["subject"], entities.get("session"), entities.get("run"), path, None))
+        records.append(
+            _Record(entities["subject"], entities.get("session"), entities.get("run"), path, None)
+        )
     return records
 
 
@@ -389,7 +392,9 @@ def get_dataset(source, **params):
     """
     if isinstance(source, (list, tuple)):
         return BIDSMotorImagery(list(source), **params)
-    validate_type(source, (str, os.PathLike), "source", "path-like, list of paths or MOABB dataset name")
+    validate_type(
+        source, (str, os.PathLike), "source", "path-like, list of paths or MOABB dataset name"
+    )
     if Path(source).exists():
         return BIDSMotorImagery(source, **params)
     if isinstance(source, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", source):
@@ -419,7 +424,8 @@ def resolve_subject(dataset, subject):
         return dataset._subject_number(subject)
     if isinstance(subject, str) and subject.isdigit():
         subject = int(subject)
-    if isinstance(subject, bool) or not isinstance(subject, int) or subject not in dataset.all_subjects:
+    known = isinstance(subject, int) and not isinstance(subject, bool)
+    if not known or subject not in dataset.all_subjects:
         raise ValueError(
             f"Unknown subject {subject!r} for dataset {dataset.code}: "
             f"subjects are {dataset.all_subjects}."

@@ -117,7 +117,9 @@ def itr(accuracy, n_classes, seconds_per_decision):
         )
     t = float(seconds_per_decision)
     if not (t > 0 and math.isfinite(t)):
-        raise ValueError(f"seconds_per_decision must be finite and > 0, got {seconds_per_decision!r}.")
+        raise ValueError(
+            f"seconds_per_decision must be finite and > 0, got {seconds_per_decision!r}."
+        )
     return bits_per_decision(accuracy, n_classes) * 60.0 / t
 
 

@@ -62,11 +62,14 @@ DEFAULT_CONFIG = {
     "paradigm": {"name": "left_right", "fmin": 8.0, "fmax": 32.0},
     "evaluations": ["within", "cross"],
     "n_splits": 5,
+    # {display name: builder params}; see brainpipe.bci.pipelines.PIPELINES
     "pipelines": {
         "csp_lda": {},
         "mdm": {},
         "ts_svm": {},
         "acm_ts_svm": {"order": 4, "lag": 2},
+        "psd_lda": {},
+        "coh_lda": {},
     },
 }
 
@@ -323,7 +326,7 @@ def _tidy(frame, dataset):
     frame["session"] = frame["session"].astype(str)
     if isinstance(dataset, BIDSMotorImagery):
         frame.insert(1, "subject_label", [dataset.subject_labels[s] for s in frame["subject"]])
-    first = [c for c in _FIRST_COLUMNS if c in frame] + (["subject_label"] if "subject_label" in frame else [])
+    first = [c for c in [*_FIRST_COLUMNS, "subject_label"] if c in frame]
     scores = sorted(c for c in frame if c.startswith("score_"))
     rest = [c for c in frame if c not in first + scores]
     frame = frame[first + scores + rest]
@@ -415,7 +418,8 @@ def run_offline(
     """
     cfg = _merge_config(config)
     out_tsv = Path(out_tsv)
-    stem = out_tsv.name[: -len("_scores.tsv")] if out_tsv.name.endswith("_scores.tsv") else out_tsv.stem
+    stem = out_tsv.name.removesuffix("_scores.tsv") if out_tsv.name.endswith("_scores.tsv") \
+        else out_tsv.stem
     figure_dir = Path(figure_dir) if figure_dir is not None else out_tsv.parent
 
     dataset = get_dataset(source, **(cfg["dataset"] or {}))
@@ -480,7 +484,9 @@ def _merge_config(config):
     validate_type(config, dict, "config")
     unknown = sorted(set(config) - set(cfg))
     if unknown:
-        raise ValueError(f"Unknown key(s) {unknown} in the offline BCI config; allowed: {sorted(cfg)}.")
+        raise ValueError(
+            f"Unknown key(s) {unknown} in the offline BCI config; allowed: {sorted(cfg)}."
+        )
     for key, value in config.items():
         if key == "paradigm" and isinstance(value, dict) and "name" not in value:
             value = dict(cfg["paradigm"], **value)
@@ -570,7 +576,8 @@ def _write_offline_fragment(path, results, table, scores_png, cov_png, acm, scor
     items = [
         fragment_item("html", "Scores per pipeline", html=html),
         fragment_item("image", "Offline scores", path=scores_png,
-                      caption="Within-session (k-fold) and cross-session scores, one dot per session."),
+                      caption="Within-session (k-fold) and cross-session scores, "
+                              "one dot per session."),
         fragment_item("image", "Class-mean covariance matrices", path=cov_png,
                       caption="Riemannian mean per class of the epochs' covariance matrices."),
         fragment_item("table", "Offline scores table", path=table),

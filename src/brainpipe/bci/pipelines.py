@@ -281,7 +281,9 @@ def make_pipelines(config, sfreq=None):
         config = {name: {} for name in config}
     validate_type(config, dict, "config", "dict of {name: params} or list of names")
     if not config:
-        raise ValueError("No pipeline configured: give at least one of " + ", ".join(PIPELINES) + ".")
+        raise ValueError(
+            "No pipeline configured: give at least one of " + ", ".join(PIPELINES) + "."
+        )
     pipelines = {}
     for display, params in config.items():
         validate_type(params if params is not None else {}, dict, f"params of pipeline {display!r}")

@@ -65,6 +65,8 @@ def _as_array(x, ndim, shape_name, backend):
             f"x must be a {ndim}D array of shape {shape_name}, got an array with "
             f"shape {tuple(x.shape)} instead."
         )
+    if x.shape[-2] == 0:
+        raise ValueError(f"x has no channels (shape {tuple(x.shape)}).")
     finite = bool(x.isfinite().all()) if _is_tensor(x) else bool(np.isfinite(x).all())
     if not finite:
         raise ValueError(
@@ -102,7 +104,9 @@ def window_covariances(x, window, step, *, order=1, lag=1, estimator="scm",
     -------
     covs : ndarray, shape (n_windows, n_channels * order, n_channels * order)
         float64 SPD matrices (a torch tensor for tensor input with the torch
-        backend). ``n_windows = (n_times - window) // step + 1``.
+        backend). ``n_windows = (n_times - window) // step + 1``. For long
+        recordings (an hour at order 8 is about 9 GB of output) use
+        :func:`iter_window_covariances`.
 
     Raises
     ------
@@ -155,6 +159,8 @@ def iter_window_covariances(x, window, step, *, chunk=DEFAULT_CHUNK, order=1, la
     """
     order, lag, name = _check_params(order, lag, estimator, backend)
     chunk = check_positive_int(chunk, "chunk")
+    if not hasattr(x, "shape"):  # a list: anything else is sliced lazily
+        x = np.asarray(x)
     shape = tuple(x.shape)
     if len(shape) != 2:
         raise ValueError(

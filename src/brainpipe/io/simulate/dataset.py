@@ -72,14 +72,16 @@ def simulate_dataset(
     line_freq=50.0,
     n_volumes=150,
     tr=2.0,
-    progress=False,
+    progress=True,
 ):
     """Simulate the demo BIDS dataset into ``output``.
 
-    The same arguments give the same bytes. Each subject's data depends only
-    on ``seed`` and its own index, so a smaller dataset holds the same first
-    subjects' EEG, fMRI and T1 as a larger one (demographics are stratified
-    over the whole set, so they do change with ``n_subjects``).
+    The same arguments give the same bytes: every random draw comes from a
+    generator keyed by ``(seed, stream, subject, session, run)``, and the files
+    carry no time stamps. What is simulated (models, effect sizes, file
+    layout) is described in the dataset's README and in the modules of
+    :mod:`brainpipe.io.simulate`; the ground truth per subject is written to
+    ``derivatives/simulation/truth.tsv``.
 
     Parameters
     ----------
@@ -116,7 +118,7 @@ def simulate_dataset(
     tr : float
         fMRI repetition time in seconds.
     progress : bool
-        Show a progress bar (tqdm) on stderr.
+        Show a progress bar (tqdm, one step per subject) on stderr.
 
     Returns
     -------

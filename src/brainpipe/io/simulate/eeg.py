@@ -241,8 +241,8 @@ def draw_session(rng, n_channels=len(EEG_CHANNELS)):
     session : EEGSession
     """
     return EEGSession(
-        gains=np.clip(rng.normal(1.0, 0.12, n_channels), 0.6, 1.5),
-        noise_scale=float(rng.uniform(0.8, 1.3)),
+        gains=np.clip(rng.normal(1.0, 0.08, n_channels), 0.7, 1.3),
+        noise_scale=float(rng.uniform(0.85, 1.2)),
         erd_scale=float(rng.uniform(0.8, 1.1)),
         cap_shift=rng.normal(0.0, 0.006, 3),
         mu_shift=float(rng.normal(0.0, 0.4)),
@@ -314,12 +314,12 @@ def simulate_run(
     n_ch = elec.shape[0]
     shift = session.cap_shift
 
-    # 1/f background from sources under every electrode (pushed 2 cm inwards).
+    # 1/f background from sources under every electrode (about 2 cm deep).
     bg_pos = elec * 0.8 + shift
     bg = forward(bg_pos, elec, spread=SPREAD_M * 1.2) @ colored_noise(rng, n_ch, n_times, sfreq, 1.6)
     bg *= subject.background_amp * session.noise_scale / bg.std(axis=1, keepdims=True).mean()
 
-    # Rhythm sources 2 cm under the electrodes they sit beneath.
+    # Rhythm sources about 1.5 cm below the electrodes they sit beneath.
     c3, c4, cz, poz = (elec[EEG_CHANNELS.index(c)] for c in ("C3", "C4", "Cz", "POz"))
     forward_shift = np.array([0.0, 0.012, 0.0])  # beta is precentral
     src = np.array(

@@ -237,7 +237,8 @@ def simulate_motion(rng, n_volumes, level):
     """
     step_sd = np.array([0.02, 0.03, 0.04, 0.0004, 0.0003, 0.0003]) * level
     walk = np.cumsum(rng.normal(0.0, 1.0, (n_volumes, 6)) * step_sd, axis=0)
-    # Slow drift towards the start keeps the walk bounded (subjects settle).
+    # Pull the end half-way back towards the start: keeps the drift of long
+    # runs bounded (people settle rather than wander off).
     walk -= np.linspace(0, 1, n_volumes)[:, None] * walk[-1] * 0.5
     n_spikes = rng.poisson(0.012 * n_volumes * level)
     spikes = np.sort(rng.choice(np.arange(1, n_volumes), size=min(n_spikes, n_volumes - 1), replace=False))
