@@ -127,3 +127,16 @@ def test_invalid_config_fails_at_start(tmp_path, edit, expected):
     assert proc.returncode != 0
     assert expected in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_bci_outputs(workflow_run):
+    res = workflow_run / "results"
+    offline = pd.read_csv(res / "sub-01/eeg/sub-01_task-imagery_desc-offline_scores.tsv", sep="\t")
+    assert {"acm_ts_svm", "ts_svm"} <= set(offline["pipeline"])
+    online = pd.read_csv(res / "sub-01/eeg/sub-01_task-imagery_desc-pseudoonline_scores.tsv", sep="\t")
+    assert {"offline", "pseudo-online"} == set(online["mode"])
+    assert online["nmcc"].between(0, 1).all()
+    group = (res / "group/group_report.html").read_text()
+    assert "Pseudo-online" in group
+    report = (res / "sub-01/sub-01_report.html").read_text()
+    assert "Offline BCI" in report and "Pseudo-online BCI" in report

@@ -105,10 +105,33 @@ def _mri_qc(args):
     )
 
 
-def _report(args):
-    from .report.subject import build_subject_report
+def _bci_offline(args):
+    from .bci.offline import run_offline
 
-    build_subject_report(args.subject, args.fragments, args.output, **args.opts)
+    source = args.bids_root if args.bids_root else args.inputs
+    run_offline(source, args.subject, args.output, config=args.opts, fragment=args.fragment, seed=args.seed)
+
+
+def _bci_pseudo_online(args):
+    from .bci.pseudo_online import run_pseudo_online
+
+    source = args.bids_root if args.bids_root else args.inputs
+    run_pseudo_online(source, args.subject, args.output, config=args.opts, fragment=args.fragment)
+
+
+def _bci_pseudo_online_group(args):
+    from .bci.pseudo_online import run_pseudo_online_group
+
+    run_pseudo_online_group(args.inputs, args.output, args.figure, fragment=args.fragment)
+
+
+def _report(args):
+    from .report.subject import build_group_report, build_subject_report
+
+    if args.subject is None:
+        build_group_report(args.fragments, args.output, **args.opts)
+    else:
+        build_subject_report(args.subject, args.fragments, args.output, **args.opts)
 
 
 def _dataset_description(args):
@@ -196,8 +219,31 @@ def build_parser():
     p.add_argument("--fragment", default=None, help="report fragment JSON")
     add_opts(p)
 
-    p = add("report", _report, "assemble one subject's HTML report from fragments")
+    p = add("bci-offline", _bci_offline, "offline (epoch-based, MOABB) BCI evaluation of one subject")
     p.add_argument("--subject", required=True, help="subject label without 'sub-'")
+    p.add_argument("--bids-root", default=None, help="read the subject from this BIDS root instead of FIF files")
+    p.add_argument("--output", required=True, help="scores TSV")
+    p.add_argument("--fragment", default=None, help="report fragment JSON")
+    p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation splits")
+    p.add_argument("inputs", nargs="*", help="preprocessed runs (FIF) of the subject")
+    add_opts(p)
+
+    p = add("bci-pseudo-online", _bci_pseudo_online, "pseudo-online (sliding-window) BCI evaluation of one subject")
+    p.add_argument("--subject", required=True, help="subject label without 'sub-'")
+    p.add_argument("--bids-root", default=None, help="read the subject's raw runs from this BIDS root")
+    p.add_argument("--output", required=True, help="scores TSV")
+    p.add_argument("--fragment", default=None, help="report fragment JSON")
+    p.add_argument("inputs", nargs="*", help="preprocessed runs (FIF) of the subject")
+    add_opts(p)
+
+    p = add("bci-pseudo-online-group", _bci_pseudo_online_group, "offline vs pseudo-online across subjects")
+    p.add_argument("--output", required=True, help="statistics TSV")
+    p.add_argument("--figure", required=True, help="group figure PNG")
+    p.add_argument("--fragment", default=None, help="report fragment JSON")
+    p.add_argument("inputs", nargs="+", help="per-subject pseudo-online scores TSVs")
+
+    p = add("report", _report, "assemble one subject's (or the group) HTML report from fragments")
+    p.add_argument("--subject", default=None, help="subject label without 'sub-' (none: group report)")
     p.add_argument("--output", required=True, help="report HTML")
     p.add_argument("fragments", nargs="*", help="fragment JSON files")
     add_opts(p)

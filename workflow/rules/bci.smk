@@ -1,1 +1,62 @@
-# BCI evaluation: offline (MOABB within/cross-session) and pseudo-online.
+# BCI evaluation: offline (MOABB within/cross-session, epochs) and
+# pseudo-online (sliding windows over the continuous runs, idle class).
+
+
+rule bci_offline:
+    conda:
+        CONDA_ENV
+    input:
+        runs=subject_preproc_runs,
+    output:
+        tsv=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-offline_scores.tsv"),
+        fragment=figure("{sub}", "desc-offline_fragment.json"),
+    log:
+        str(LOGS / "bci_offline/sub-{sub}.log"),
+    params:
+        opts=opts("bci", "offline", dataset={"task": EEG_TASK}),
+        seed=config["seed"],
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "brainpipe bci-offline --subject {wildcards.sub} --output {output.tsv} --fragment {output.fragment}"
+        " --seed {params.seed} --opts {params.opts} {input.runs} > {log} 2>&1"
+
+
+# Pseudo-online reads the raw runs and filters them forward-only
+# (causal_filter), so no decision uses samples after its window.
+rule bci_pseudo_online:
+    conda:
+        CONDA_ENV
+    input:
+        runs=subject_raw_runs,
+    output:
+        tsv=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv"),
+        fragment=figure("{sub}", "desc-pseudoonline_fragment.json"),
+    log:
+        str(LOGS / "bci_pseudo_online/sub-{sub}.log"),
+    params:
+        opts=opts("bci", "pseudo_online", task=EEG_TASK),
+        root=str(BIDS),
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "brainpipe bci-pseudo-online --subject {wildcards.sub} --bids-root {params.root}"
+        " --output {output.tsv} --fragment {output.fragment} --opts {params.opts} > {log} 2>&1"
+
+
+rule bci_pseudo_online_group:
+    conda:
+        CONDA_ENV
+    input:
+        [str(RES / f"sub-{sub}/eeg/sub-{sub}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv") for sub in EEG_SUBJECTS],
+    output:
+        tsv=str(RES / f"group/eeg/task-{EEG_TASK}_desc-pseudoonline_stats.tsv"),
+        figure=str(RES / f"group/figures/task-{EEG_TASK}_desc-pseudoonline_scores.png"),
+        fragment=str(RES / "group/figures/desc-pseudoonline_fragment.json"),
+    log:
+        str(LOGS / "bci_pseudo_online_group/group.log"),
+    shell:
+        "brainpipe bci-pseudo-online-group --output {output.tsv} --figure {output.figure}"
+        " --fragment {output.fragment} {input} > {log} 2>&1"

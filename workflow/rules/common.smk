@@ -11,6 +11,7 @@ SIM = config["simulate"]
 EEG_TASK = config["eeg"]["task"]
 FMRI_TASK = config["fmri"]["task"]
 ATLAS = config["fmri"]["atlas"]["name"]
+BCI = config["bci"]
 EEG_RAW_EXTENSIONS = (".vhdr", ".edf", ".bdf", ".set", ".fif")
 # One software environment for every rule (used with --sdm conda).
 CONDA_ENV = str(Path(workflow.basedir) / "environment.yml")
@@ -142,6 +143,10 @@ def subject_preproc_runs(wildcards):
     ]
 
 
+def subject_raw_runs(wildcards):
+    return [str(path) for (s, _, _), path in sorted(EEG_RAW.items()) if s == wildcards.sub]
+
+
 def fmri_out(sub, tail):
     return str(RES / f"sub-{sub}/func/sub-{sub}_task-{FMRI_TASK}_atlas-{ATLAS}_{tail}")
 
@@ -176,6 +181,11 @@ def subject_fragments(sub):
         for run in eeg_runs(sub, ses):
             frags.append(figure(sub, f"ses-{ses}_run-{run}_desc-eeg_fragment.json"))
         frags.append(figure(sub, f"ses-{ses}_desc-eegcov_fragment.json"))
+    if sub in EEG_SUBJECTS:
+        if BCI["offline"]["enabled"]:
+            frags.append(figure(sub, "desc-offline_fragment.json"))
+        if BCI["pseudo_online"]["enabled"]:
+            frags.append(figure(sub, "desc-pseudoonline_fragment.json"))
     if sub in BOLD:
         frags.append(figure(sub, "desc-fmri_fragment.json"))
         frags.append(figure(sub, "desc-fc_fragment.json"))
@@ -195,9 +205,21 @@ def all_targets():
     else:
         for sub in SUBJECTS:
             targets += subject_fragments(sub)
-    if BOLD and config["fmri"]["connectivity"]["tangent"]:
-        targets.append(str(RES / f"group/func/task-{FMRI_TASK}_atlas-{ATLAS}_stat-tangent_relmat.tsv"))
+    if config["report"]["enabled"] and group_fragments():
+        targets.append(str(RES / "group/group_report.html"))
+    else:
+        targets += group_fragments()
     return targets
+
+
+def group_fragments():
+    """Fragments of the group report (group-level stages only)."""
+    frags = []
+    if len(BOLD) > 1 and config["fmri"]["connectivity"]["tangent"]:
+        frags.append(str(RES / "group/figures/desc-tangent_fragment.json"))
+    if len(EEG_SUBJECTS) > 1 and BCI["pseudo_online"]["enabled"]:
+        frags.append(str(RES / "group/figures/desc-pseudoonline_fragment.json"))
+    return frags
 
 
 def simulated_files():

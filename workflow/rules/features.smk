@@ -54,6 +54,7 @@ rule fmri_tangent:
         group=str(RES / f"group/func/task-{FMRI_TASK}_atlas-{ATLAS}_stat-tangent_relmat.tsv"),
         relmats=[fmri_out(sub, "stat-tangent_relmat.tsv") for sub in sorted(BOLD)],
         figure=str(RES / f"group/figures/task-{FMRI_TASK}_atlas-{ATLAS}_stat-tangent_relmat.png"),
+        fragment=str(RES / "group/figures/desc-tangent_fragment.json"),
     log:
         str(LOGS / "fmri_tangent/group.log"),
     resources:
@@ -61,4 +62,4 @@ rule fmri_tangent:
         runtime=20,
     shell:
         "brainpipe fmri-group-connectivity --group {output.group} --outputs {output.relmats}"
-        " --labels {input.labels} --figure {output.figure} --timeseries {input.timeseries} > {log} 2>&1"
+        " --labels {input.labels} --figure {output.figure} --fragment {output.fragment} --timeseries {input.timeseries} > {log} 2>&1"

@@ -15,3 +15,19 @@ rule report:
         runtime=10,
     shell:
         "brainpipe report --subject {wildcards.sub} --output {output} {input} > {log} 2>&1"
+
+
+rule group_report:
+    conda:
+        CONDA_ENV
+    input:
+        group_fragments(),
+    output:
+        str(RES / "group/group_report.html"),
+    log:
+        str(LOGS / "report/group.log"),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "brainpipe report --output {output} {input} > {log} 2>&1"

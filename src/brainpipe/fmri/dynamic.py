@@ -356,8 +356,9 @@ def _networks(tsv, names):
 def _plot_states(centroids, occupancy, labels, subjects, step_s, path, networks=None):
     plt = _pyplot()
     k = len(centroids)
-    fig = plt.figure(figsize=(4.2 * k, 4.2 + 0.25 * len(subjects) + 1))
-    gs = fig.add_gridspec(2, k, height_ratios=[4, 0.6 + 0.25 * len(subjects)], hspace=0.35)
+    fig = plt.figure(figsize=(5.0 * k, 4.2 + 0.18 * len(subjects) + 1))
+    gs = fig.add_gridspec(2, k, height_ratios=[4, 0.6 + 0.18 * len(subjects)], hspace=0.35,
+                          wspace=0.55)
     vmax = float(np.abs(upper_triangles(centroids)).max()) or 1.0
     for i in range(k):
         ax = fig.add_subplot(gs[0, i])
@@ -368,8 +369,9 @@ def _plot_states(centroids, occupancy, labels, subjects, step_s, path, networks=
     seq = np.full((len(labels), n_win), np.nan)
     for r, lab in enumerate(labels):
         seq[r, :len(lab)] = lab
-    ax.imshow(seq, aspect="auto", interpolation="nearest", cmap=plt.get_cmap("tab10", k),
-              vmin=-0.5, vmax=k - 0.5, extent=(0, n_win * step_s, len(labels) - 0.5, -0.5))
+    im = ax.imshow(seq, aspect="auto", interpolation="nearest", cmap=plt.get_cmap("tab10", k),
+                   vmin=-0.5, vmax=k - 0.5, extent=(0, n_win * step_s, len(labels) - 0.5, -0.5))
+    fig.colorbar(im, ax=ax, ticks=range(k), label="state", pad=0.01)
     ax.set_yticks(range(len(subjects)))
     ax.set_yticklabels(subjects, fontsize=7)
     ax.set_xlabel("window onset (s)")

@@ -35,6 +35,20 @@ def build_subject_report(subject, fragments, out_html, *, title=None, summary=No
     -------
     report : mne.Report
     """
+    rows = {"subject": f"sub-{subject}", **(summary or {})}
+    return assemble_report(title or f"brainpipe report: sub-{subject}", fragments, out_html, rows)
+
+
+def build_group_report(fragments, out_html, *, title="brainpipe group report", summary=None):
+    """Build the group :class:`mne.Report` from group-level fragments.
+
+    Parameters are as in :func:`build_subject_report`.
+    """
+    return assemble_report(title, fragments, out_html, dict(summary or {}))
+
+
+def assemble_report(title, fragments, out_html, rows):
+    """Add ``rows`` as a summary table, then every fragment's items, and save."""
     import mne
 
     frags = []
@@ -46,9 +60,8 @@ def build_subject_report(subject, fragments, out_html, *, title=None, summary=No
             raise input_error(path, f"is not a valid report fragment ({err})") from err
     frags.sort(key=lambda fp: (fp[0].get("order", 50), fp[1].name))
 
-    report = mne.Report(title=title or f"brainpipe report: sub-{subject}", verbose="error")
-    rows = dict(summary or {})
-    rows.setdefault("subject", f"sub-{subject}")
+    report = mne.Report(title=title, verbose="error")
+    rows = dict(rows)
     rows["sections"] = ", ".join(dict.fromkeys(f["section"] for f, _ in frags)) or "none"
     report.add_html(_dict_table(rows), title="Data summary", section="Summary")
     for frag, path in frags:
