@@ -140,3 +140,15 @@ def test_bci_outputs(workflow_run):
     assert "Pseudo-online" in group
     report = (res / "sub-01/sub-01_report.html").read_text()
     assert "Offline BCI" in report and "Pseudo-online BCI" in report
+
+
+def test_fmri_network_outputs(workflow_run):
+    res = workflow_run / "results"
+    nodes = pd.read_csv(res / "sub-02/func/sub-02_task-rest_atlas-demo100_desc-graph_nodes.tsv", sep="\t")
+    assert len(nodes) > 10 and (nodes.select_dtypes("number") >= 0).all().all()
+    metrics = pd.read_csv(res / "group/func/task-rest_atlas-demo100_desc-dfc_metrics.tsv", sep="\t")
+    assert len(metrics) == 8
+    scores = pd.read_csv(res / "group/func/task-rest_atlas-demo100_desc-prediction_scores.tsv", sep="\t")
+    assert {"age", "sex"} <= set(scores["target"])
+    group = (res / "group/group_report.html").read_text()
+    assert "fMRI group" in group

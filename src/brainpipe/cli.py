@@ -96,6 +96,33 @@ def _fmri_group(args):
     )
 
 
+def _fmri_dynamic(args):
+    from .fmri.dynamic import dynamic_connectivity
+
+    dynamic_connectivity(
+        args.timeseries, args.states, args.metrics, out_labels_tsv=args.labels_out,
+        figure=args.figure, fragment=args.fragment, **args.opts,
+    )
+
+
+def _fmri_graph(args):
+    from .fmri.graph import graph_features
+
+    graph_features(
+        args.relmat, args.nodes, out_network_tsv=args.network, atlas_labels=args.labels,
+        figure=args.figure, fragment=args.fragment, **args.opts,
+    )
+
+
+def _fmri_predict(args):
+    from .fmri.prediction import predict_demographics
+
+    predict_demographics(
+        args.relmats, args.participants, args.output, out_predictions_tsv=args.predictions,
+        figure=args.figure, fragment=args.fragment, **args.opts,
+    )
+
+
 def _mri_qc(args):
     from .mri.qc import t1_qc
 
@@ -208,6 +235,33 @@ def build_parser():
     p.add_argument("--labels", default=None, help="atlas label table TSV")
     p.add_argument("--figure", default=None, help="group figure PNG")
     p.add_argument("--fragment", default=None, help="report fragment JSON")
+    add_opts(p)
+
+    p = add("fmri-dynamic", _fmri_dynamic, "sliding-window FC, group dFC states, dwell times, transitions")
+    p.add_argument("--timeseries", nargs="+", required=True, help="time series TSVs, one per subject")
+    p.add_argument("--states", required=True, help="states .npz")
+    p.add_argument("--metrics", required=True, help="per-subject state metrics TSV")
+    p.add_argument("--labels-out", default=None, help="window state labels TSV")
+    p.add_argument("--figure", default=None, help="states figure PNG")
+    p.add_argument("--fragment", default=None, help="report fragment JSON")
+    add_opts(p)
+
+    p = add("fmri-graph", _fmri_graph, "graph features of one connectivity matrix")
+    p.add_argument("--relmat", required=True, help="relmat TSV")
+    p.add_argument("--nodes", required=True, help="node features TSV")
+    p.add_argument("--network", default=None, help="network features TSV")
+    p.add_argument("--labels", default=None, help="atlas label table TSV")
+    p.add_argument("--figure", default=None, help="figure PNG")
+    p.add_argument("--fragment", default=None, help="report fragment JSON")
+    add_opts(p)
+
+    p = add("fmri-predict", _fmri_predict, "predict demographics from FC (site-aware CV, permutations)")
+    p.add_argument("--participants", required=True, help="participants.tsv")
+    p.add_argument("--output", required=True, help="results TSV")
+    p.add_argument("--predictions", default=None, help="out-of-fold predictions TSV")
+    p.add_argument("--figure", default=None, help="figure PNG")
+    p.add_argument("--fragment", default=None, help="report fragment JSON")
+    p.add_argument("relmats", nargs="+", help="one relmat TSV per subject")
     add_opts(p)
 
     p = add("mri-qc", _mri_qc, "brain mask and MRIQC-style quality metrics of a T1w image")

@@ -12,6 +12,7 @@ EEG_TASK = config["eeg"]["task"]
 FMRI_TASK = config["fmri"]["task"]
 ATLAS = config["fmri"]["atlas"]["name"]
 BCI = config["bci"]
+FMRI = config["fmri"]
 EEG_RAW_EXTENSIONS = (".vhdr", ".edf", ".bdf", ".set", ".fif")
 # One software environment for every rule (used with --sdm conda).
 CONDA_ENV = str(Path(workflow.basedir) / "environment.yml")
@@ -170,6 +171,14 @@ def all_timeseries(wildcards=None):
     return [fmri_out(sub, "timeseries.tsv") for sub in sorted(BOLD)]
 
 
+def all_relmats(stat):
+    return [fmri_out(sub, f"stat-{stat}_relmat.tsv") for sub in sorted(BOLD)]
+
+
+def group_out(datatype, name):
+    return str(RES / f"group/{datatype}/task-{FMRI_TASK}_atlas-{ATLAS}_{name}")
+
+
 def figure(sub, name):
     return str(RES / f"sub-{sub}/figures/sub-{sub}_{name}")
 
@@ -189,6 +198,8 @@ def subject_fragments(sub):
     if sub in BOLD:
         frags.append(figure(sub, "desc-fmri_fragment.json"))
         frags.append(figure(sub, "desc-fc_fragment.json"))
+        if FMRI["graph"]["enabled"]:
+            frags.append(figure(sub, "desc-graph_fragment.json"))
     if sub in T1W:
         frags.append(figure(sub, "desc-mri_fragment.json"))
     return frags
@@ -217,6 +228,10 @@ def group_fragments():
     frags = []
     if len(BOLD) > 1 and config["fmri"]["connectivity"]["tangent"]:
         frags.append(str(RES / "group/figures/desc-tangent_fragment.json"))
+    if len(BOLD) > 1 and FMRI["dynamic"]["enabled"]:
+        frags.append(str(RES / "group/figures/desc-dynamic_fragment.json"))
+    if len(BOLD) > 2 and FMRI["prediction"]["enabled"]:
+        frags.append(str(RES / "group/figures/desc-prediction_fragment.json"))
     if len(EEG_SUBJECTS) > 1 and BCI["pseudo_online"]["enabled"]:
         frags.append(str(RES / "group/figures/desc-pseudoonline_fragment.json"))
     return frags

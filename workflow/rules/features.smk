@@ -63,3 +63,72 @@ rule fmri_tangent:
     shell:
         "brainpipe fmri-group-connectivity --group {output.group} --outputs {output.relmats}"
         " --labels {input.labels} --figure {output.figure} --fragment {output.fragment} --timeseries {input.timeseries} > {log} 2>&1"
+
+
+rule fmri_graph:
+    conda:
+        CONDA_ENV
+    input:
+        relmat=fmri_out("{sub}", "stat-pearsoncorrelation_relmat.tsv"),
+        labels=config["fmri"]["atlas"]["labels"],
+    output:
+        nodes=fmri_out("{sub}", "desc-graph_nodes.tsv"),
+        network=fmri_out("{sub}", "desc-graph_network.tsv"),
+        figure=figure("{sub}", "desc-graph_nodes.png"),
+        fragment=figure("{sub}", "desc-graph_fragment.json"),
+    log:
+        str(LOGS / "fmri_graph/sub-{sub}.log"),
+    params:
+        opts=opts("fmri", "graph"),
+    shell:
+        "brainpipe fmri-graph --relmat {input.relmat} --labels {input.labels} --nodes {output.nodes}"
+        " --network {output.network} --figure {output.figure} --fragment {output.fragment}"
+        " --opts {params.opts} > {log} 2>&1"
+
+
+rule fmri_dynamic:
+    conda:
+        CONDA_ENV
+    input:
+        all_timeseries(),
+    output:
+        states=group_out("func", "desc-dfc_states.npz"),
+        metrics=group_out("func", "desc-dfc_metrics.tsv"),
+        labels=group_out("func", "desc-dfc_labels.tsv"),
+        figure=str(RES / "group/figures/desc-dfc_states.png"),
+        fragment=str(RES / "group/figures/desc-dynamic_fragment.json"),
+    log:
+        str(LOGS / "fmri_dynamic/group.log"),
+    params:
+        opts=opts("fmri", "dynamic", seed=config["seed"]),
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "brainpipe fmri-dynamic --states {output.states} --metrics {output.metrics} --labels-out {output.labels}"
+        " --figure {output.figure} --fragment {output.fragment} --opts {params.opts}"
+        " --timeseries {input} > {log} 2>&1"
+
+
+rule fmri_predict:
+    conda:
+        CONDA_ENV
+    input:
+        relmats=all_relmats("pearsoncorrelation"),
+        participants=str(BIDS / "participants.tsv"),
+    output:
+        tsv=group_out("func", "desc-prediction_scores.tsv"),
+        predictions=group_out("func", "desc-prediction_predictions.tsv"),
+        figure=str(RES / "group/figures/desc-prediction_scores.png"),
+        fragment=str(RES / "group/figures/desc-prediction_fragment.json"),
+    log:
+        str(LOGS / "fmri_predict/group.log"),
+    params:
+        opts=opts("fmri", "prediction", seed=config["seed"]),
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "brainpipe fmri-predict --participants {input.participants} --output {output.tsv}"
+        " --predictions {output.predictions} --figure {output.figure} --fragment {output.fragment}"
+        " --opts {params.opts} {input.relmats} > {log} 2>&1"
