@@ -1,0 +1,258 @@
+"""AugmentedCovarianceSearchCV: same selection as GridSearchCV, no leakage, MOABB use."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from moabb.pipelines.features import AugmentedDataset
+from pyriemann.estimation import Covariances
+from pyriemann.geometry.base import invsqrtm, logm
+from pyriemann.geometry.mean import mean_riemann
+from pyriemann.geometry.tangentspace import tangent_space
+from pyriemann.tangentspace import TangentSpace
+from scipy.signal import lfilter
+from sklearn.base import clone
+from sklearn.model_selection import (
+    GridSearchCV,
+    ParameterGrid,
+    StratifiedKFold,
+    cross_val_score,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.svm import SVC
+
+import brainpipe.features.acm_search as acm_search
+from brainpipe.features.acm_search import (
+    AugmentedCovarianceSearchCV,
+    moabb_param_grid,
+    riemann_mean_logmaps,
+)
+from brainpipe.features.embedding import estimate_embedding
+from brainpipe.kernels.lagged_products import lagged_augmented_covariances
+
+GRID = {"orders": [1, 2, 3], "lags": [1, 2], "Cs": [0.5, 1.0], "kernels": ["rbf", "linear"]}
+
+
+def _epochs(n_trials=36, n_channels=4, n_times=160, n_classes=2, seed=0):
+    """Two classes of AR(2) rhythms whose frequency differs in one channel."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_trials) % n_classes
+    X = np.empty((n_trials, n_channels, n_times))
+    mixing = rng.standard_normal((n_channels, n_channels))
+    for k in range(n_trials):
+        src = np.empty((n_channels, n_times))
+        for c in range(n_channels):
+            f = 0.12 + (0.04 * y[k] if c == 0 else 0.0) + rng.normal(0, 0.01)
+            a = [1, -2 * 0.95 * np.cos(2 * np.pi * f), 0.95**2]
+            src[c] = lfilter([1], a, rng.standard_normal(n_times + 100))[100:]
+        X[k] = mixing @ src + 0.3 * rng.standard_normal((n_channels, n_times))
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _epochs()
+
+
+def _baseline(X, y, grid, cv, scoring=None, estimator="cov"):
+    pipe = make_pipeline(AugmentedDataset(), Covariances(estimator=estimator),
+                         TangentSpace(metric="riemann"), SVC())
+    return GridSearchCV(pipe, moabb_param_grid(**grid), cv=cv, scoring=scoring).fit(X, y)
+
+
+def _ours_params(gs_params):
+    return [{"order": p["augmenteddataset__order"], "lag": p["augmenteddataset__lag"],
+             "C": p["svc__C"], "kernel": p["svc__kernel"]} for p in gs_params]
+
+
+# --------------------------------------------------------------- the mean
+
+
+def test_riemann_mean_matches_pyriemann():
+    X, _ = _epochs(n_trials=30, n_channels=3, n_times=120)
+    covs = lagged_augmented_covariances(X, [3], 2)[3]
+    M, feats, info = riemann_mean_logmaps(covs)
+    ref = mean_riemann(covs)
+    Mmh = invsqrtm(M)
+    assert np.linalg.norm(logm(Mmh @ ref @ Mmh)) < 1e-7  # pyriemann's own tolerance
+    assert info["grad_norm"] <= 1e-9 and info["n_iter"] < 30
+    # the returned vectors are pyriemann's tangent vectors at the returned mean
+    np.testing.assert_allclose(feats, tangent_space(covs, M, metric="riemann"),
+                               rtol=0, atol=1e-10)
+    # and within pyriemann's tolerance of its own TangentSpace
+    np.testing.assert_allclose(feats, TangentSpace().fit_transform(covs), atol=1e-7)
+    # without Anderson mixing: the same point, more iterations
+    M0, _, info0 = riemann_mean_logmaps(covs, memory=0)
+    assert np.linalg.norm(logm(Mmh @ M0 @ Mmh)) < 1e-8
+    assert info0["n_iter"] >= info["n_iter"]
+
+
+# --------------------------------------------------------------- GridSearchCV
+
+
+def test_candidate_order_is_gridsearch_order():
+    got = list(ParameterGrid(moabb_param_grid(**GRID)))
+    X, y = _epochs(n_trials=12, n_times=60)
+    search = AugmentedCovarianceSearchCV(**GRID, cv=2).fit(X, y)
+    assert search.cv_results_["params"] == _ours_params(got)
+
+
+@pytest.mark.parametrize("scoring", [None, "roc_auc"])
+def test_same_scores_and_selection_as_gridsearchcv(data, scoring):
+    X, y = data
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    ours = AugmentedCovarianceSearchCV(**GRID, cv=cv, scoring=scoring,
+                                       return_train_score=True).fit(X, y)
+    gs = _baseline(X, y, GRID, cv, scoring=scoring)
+    res, ref = ours.cv_results_, gs.cv_results_
+    assert res["params"] == _ours_params(ref["params"])
+    for key in ("split0_test_score", "split1_test_score", "split2_test_score",
+                "mean_test_score", "std_test_score", "rank_test_score"):
+        np.testing.assert_allclose(res[key], ref[key], rtol=0, atol=1e-12, err_msg=key)
+    assert ours.best_index_ == gs.best_index_
+    assert ours.best_params_ == _ours_params([gs.best_params_])[0]
+    assert ours.best_score_ == gs.best_score_
+    assert (ours.best_order_, ours.best_lag_) == (ours.best_params_["order"],
+                                                  ours.best_params_["lag"])
+    # order 1 ignores the lag: identical rows, ranked by the first (lag 1)
+    n_svc = len(GRID["Cs"]) * len(GRID["kernels"])
+    np.testing.assert_array_equal(res["mean_test_score"][:n_svc],
+                                  res["mean_test_score"][3 * n_svc:4 * n_svc])
+    # the refitted pipeline predicts as GridSearchCV's refit does
+    assert np.mean(ours.predict(X) == gs.predict(X)) == 1.0
+    np.testing.assert_allclose(ours.decision_function(X), gs.decision_function(X),
+                               atol=1e-6)
+    df = pd.DataFrame(ours.cv_results_)
+    assert len(df) == 24 and {"param_order", "mean_train_score"} <= set(df.columns)
+
+
+def test_parallel_threads_give_the_same_results(data):
+    X, y = data
+    grid = dict(GRID, lags=[2])
+    one = AugmentedCovarianceSearchCV(**grid, cv=3, n_jobs=1).fit(X, y)
+    two = AugmentedCovarianceSearchCV(**grid, cv=3, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(one.cv_results_["mean_test_score"],
+                                  two.cv_results_["mean_test_score"])
+    assert one.best_params_ == two.best_params_
+
+
+def test_shrinkage_estimator_matches_gridsearchcv(data):
+    X, y = data
+    grid = {"orders": [1, 2], "lags": [2], "Cs": [1.0], "kernels": ["linear"]}
+    cv = StratifiedKFold(3, shuffle=True, random_state=1)
+    ours = AugmentedCovarianceSearchCV(**grid, cv=cv, estimator="oas").fit(X, y)
+    gs = _baseline(X, y, grid, cv, estimator="oas")
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"],
+                               gs.cv_results_["mean_test_score"], atol=1e-12)
+
+
+# --------------------------------------------------------------- leakage
+
+
+def test_reference_mean_uses_training_folds_only(data, monkeypatch):
+    X, y = data
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    splits = list(cv.split(X, y))
+    calls = []
+
+    def recording(covmats, **kwargs):
+        out = riemann_mean_logmaps(covmats, **kwargs)
+        calls.append((covmats.copy(), out[0]))
+        return out
+
+    monkeypatch.setattr(acm_search, "riemann_mean_logmaps", recording)
+    grid = {"orders": [2], "lags": [1], "Cs": [1.0], "kernels": ["linear"]}
+    AugmentedCovarianceSearchCV(**grid, cv=cv).fit(X, y)
+    covs = lagged_augmented_covariances(X, [2], 1)[2]
+    # one mean per fold, each on exactly that fold's training matrices, then the refit
+    assert len(calls) == len(splits) + 1
+    for (mats, _), (train, _) in zip(calls, splits):
+        np.testing.assert_allclose(mats, covs[train], rtol=1e-12)
+    np.testing.assert_allclose(calls[-1][0], covs, rtol=1e-12)
+
+    # scrambling fold 0's test trials leaves fold 0's reference mean unchanged
+    first = calls[0][1]
+    calls.clear()
+    X2 = X.copy()
+    X2[splits[0][1]] = np.random.default_rng(5).standard_normal(X2[splits[0][1]].shape)
+    AugmentedCovarianceSearchCV(**grid, cv=cv).fit(X2, y)
+    np.testing.assert_array_equal(calls[0][1], first)
+    assert not np.allclose(calls[1][1], first)
+
+
+# --------------------------------------------------------------- estimator API
+
+
+def test_sklearn_api_and_pipeline_use(data):
+    X, y = data
+    search = AugmentedCovarianceSearchCV(orders=[1, 2], lags=[1], Cs=[1.0],
+                                         kernels=["linear"], cv=3)
+    assert clone(search).get_params()["orders"] == [1, 2]
+    scores = cross_val_score(make_pipeline(search), X, y, cv=3)
+    assert scores.shape == (3,) and np.all(scores >= 0)
+    search.fit(X, y)
+    assert search.score(X, y) == np.mean(search.predict(X) == y)
+    assert not hasattr(search, "predict_proba")
+    assert search.best_estimator_.named_steps["tangentspace"].reference_.shape == (8, 8)
+    assert search.search_time_ > 0 and search.refit_time_ > 0 and search.n_splits_ == 3
+
+
+def test_moabb_within_session_evaluation(tmp_path, monkeypatch):
+    from moabb.datasets import FakeDataset
+    from moabb.evaluations import WithinSessionEvaluation
+    from moabb.paradigms import LeftRightImagery
+
+    monkeypatch.setenv("MNE_DATA", str(tmp_path))
+    ds = FakeDataset(event_list=["left_hand", "right_hand"], n_subjects=1, n_sessions=1,
+                     n_runs=1, n_events=20, duration=90, channels=("C3", "Cz", "C4"),
+                     seed=2)
+    search = AugmentedCovarianceSearchCV(orders=[1, 2], lags=[2], Cs=[1.0],
+                                         kernels=["linear"], cv=3, random_state=0)
+    evaluation = WithinSessionEvaluation(paradigm=LeftRightImagery(), datasets=[ds],
+                                         n_splits=2, hdf5_path=tmp_path, overwrite=True,
+                                         random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = evaluation.process({"acm_search": search})
+    assert len(res) == 1 and 0.0 <= res["score"].iloc[0] <= 1.0  # ROC-AUC
+
+
+def test_embedding_mode(data):
+    X, y = data
+    search = AugmentedCovarianceSearchCV(orders=range(1, 5), lags=range(1, 5),
+                                         Cs=[0.5, 1.0], kernels=["rbf", "linear"],
+                                         cv=3, mode="embedding").fit(X, y)
+    order, lag = estimate_embedding(X, max_order=4, max_lag=4)
+    assert (search.embedding_order_, search.embedding_lag_) == (order, lag)
+    assert len(search.cv_results_["params"]) == 4
+    assert {p["order"] for p in search.cv_results_["params"]} == {order}
+    assert (search.best_order_, search.best_lag_) == (order, lag)
+    assert search.predict(X).shape == y.shape
+
+
+def test_probability_and_errors(data):
+    X, y = data
+    grid = {"orders": [1], "lags": [1], "Cs": [1.0], "kernels": ["rbf"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # sklearn 1.9 deprecates it
+        search = AugmentedCovarianceSearchCV(**grid, cv=3, probability=True,
+                                             random_state=0).fit(X, y)
+    proba = search.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    with pytest.raises(ValueError, match="too short"):
+        AugmentedCovarianceSearchCV(orders=[10], lags=[20], cv=3).fit(X, y)
+    with pytest.raises(ValueError, match="kernels"):
+        AugmentedCovarianceSearchCV(kernels=["cubic"]).fit(X, y)
+    with pytest.raises(ValueError, match="mode"):
+        AugmentedCovarianceSearchCV(mode="random").fit(X, y)
+    with pytest.raises(ValueError, match="orders"):
+        AugmentedCovarianceSearchCV(orders=[]).fit(X, y)
+    with pytest.raises(ValueError, match="shape"):
+        AugmentedCovarianceSearchCV(**grid).fit(X, y[:-1])
+    flat = X.copy()
+    flat[:, 1] = flat[:, 0]  # linearly dependent channels: singular matrices
+    with pytest.raises(ValueError, match="positive definite"):
+        AugmentedCovarianceSearchCV(**grid, cv=3).fit(flat, y)
