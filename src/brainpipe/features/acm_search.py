@@ -288,6 +288,7 @@ def _evaluate_fold(covmats, y, train, test, settings, scorer, tol, probability,
                           random_state, return_train_score)
     out["fit_time"] = [t + feature_time / len(settings) for t in out["fit_time"]]
     out["n_iter"] = info["n_iter"]
+    out["mean"] = M
     return out
 
 
@@ -503,7 +504,7 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
         n_jobs = effective_n_jobs(self.n_jobs)
 
         # (order, lag) -> per-fold outputs; order 1 ignores the lag
-        results = {}
+        results, fold_means = {}, {}
         # one BLAS thread: the eigendecompositions of 10-200 channel matrices
         # run faster single-threaded, and the tasks are the parallel unit
         with threadpool_limits(limits=1):
@@ -524,6 +525,9 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
                 for p in todo:
                     folds = [o for (q, _), o in zip(tasks, outs) if q == p]
                     results[(p, lag if p > 1 else None)] = folds
+                    # the fold means average to a good start for the refit's mean
+                    fold_means[(p, lag if p > 1 else None)] = np.mean(
+                        [f.pop("mean") for f in folds], axis=0)
                     if self.verbose:
                         best = max(np.mean([f["test"][s] for f in folds])
                                    for s in range(len(settings)))
@@ -535,8 +539,9 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
         self.n_splits_ = len(splits)
         self.search_time_ = time.perf_counter() - t_start
         t_refit = time.perf_counter()
+        best = (self.best_order_, self.best_lag_ if self.best_order_ > 1 else None)
         with threadpool_limits(limits=1):
-            self._refit(X, y)
+            self._refit(X, y, init=fold_means[best])
         self.refit_time_ = time.perf_counter() - t_refit
         return self
 
@@ -588,10 +593,10 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
         self.best_order_ = self.best_params_["order"]
         self.best_lag_ = self.best_params_["lag"]
 
-    def _refit(self, X, y):
+    def _refit(self, X, y, init=None):
         p = self.best_params_
         covmats = self._covariances(X, [p["order"]], p["lag"])[p["order"]]
-        M, feats, _ = riemann_mean_logmaps(covmats, tol=self.tol)
+        M, feats, _ = riemann_mean_logmaps(covmats, init=init, tol=self.tol)
         acm = AugmentedCovariances(order=p["order"], lag=p["lag"],
                                    estimator=self.estimator,
                                    backend=self.backend).fit(X, y)
