@@ -22,8 +22,15 @@ Compared on the same data, the same grid and the same folds, in one run:
   and ``n_jobs`` as MOABB's inner search);
 - brainpipe ``AugmentedCovarianceSearchCV`` (``mode="grid"``), with
   ``n_jobs=1`` and with ``--n-jobs`` (default: all cores);
-- brainpipe ``mode="embedding"`` (order and lag from AMI + Cao, then the SVC
-  sub-grid), for its score next to the grid's.
+- brainpipe ``mode="embedding"`` (order and lag from AMI + Cao with 250
+  reference points per series, then the SVC sub-grid), for its score next to
+  the grid's.
+
+brainpipe runs its BLAS single-threaded (its parallel unit is the task); the
+baseline keeps the library default unless ``--baseline-blas-threads`` is set:
+on a busy machine OpenBLAS's threads contend and the baseline's
+eigendecompositions slow down several-fold, so quote speedups measured on a
+quiet machine, or with ``--baseline-blas-threads 1``.
 
 The full MOABB grid (order 1-10 x lag 1-10 x C {0.5, 1, 1.5} x kernel {rbf,
 linear}, 600 candidates) would take hours with the baseline on a 2-core
@@ -137,7 +144,7 @@ def _float_list(text):
     return [float(v) if "." in v else int(v) for v in text.split(",")]
 
 
-def _baseline(X, y, grid, cv, n_jobs):
+def _baseline(X, y, grid, cv, n_jobs, blas_threads=None):
     from moabb.pipelines.features import AugmentedDataset
     from pyriemann.estimation import Covariances
     from pyriemann.tangentspace import TangentSpace
@@ -151,7 +158,10 @@ def _baseline(X, y, grid, cv, n_jobs):
                          TangentSpace(metric="riemann"), SVC(kernel="rbf"))
     search = GridSearchCV(pipe, moabb_param_grid(**grid), cv=cv, n_jobs=n_jobs,
                           refit=True, return_train_score=True)
-    with warnings.catch_warnings(record=True) as caught:
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(record=True) as caught, \
+            threadpool_limits(limits=blas_threads):
         warnings.simplefilter("always")
         t0 = time.perf_counter()
         search.fit(X, y)
@@ -164,7 +174,8 @@ def _ours(X, y, grid, cv, n_jobs, mode="grid"):
     from brainpipe.features.acm_search import AugmentedCovarianceSearchCV
 
     search = AugmentedCovarianceSearchCV(**grid, cv=cv, estimator="cov", mode=mode,
-                                         n_jobs=n_jobs, return_train_score=True)
+                                         n_jobs=n_jobs, return_train_score=True,
+                                         embedding_params={"n_ref": 250})
     t0 = time.perf_counter()
     search.fit(X, y)
     return search, time.perf_counter() - t0
@@ -195,6 +206,10 @@ def main(argv=None):
                         help="brainpipe threads (default -1: all cores)")
     parser.add_argument("--baseline-n-jobs", type=int, default=1,
                         help="GridSearchCV n_jobs (default 1, MOABB's default)")
+    parser.add_argument("--baseline-blas-threads", type=int, default=None,
+                        help="BLAS threads of the baseline (default: the "
+                             "library's; 1 avoids OpenBLAS thread contention "
+                             "on a busy machine)")
     parser.add_argument("--post-noise", type=float, default=1e-3,
                         help="white noise after the band-pass, relative std")
     parser.add_argument("--seed", type=int, default=0)
@@ -251,9 +266,12 @@ def main(argv=None):
     if args.skip_baseline:
         return
 
-    base, t_base, n_noconv = _baseline(X, y, grid, cv, args.baseline_n_jobs)
+    base, t_base, n_noconv = _baseline(X, y, grid, cv, args.baseline_n_jobs,
+                                       args.baseline_blas_threads)
     best_base = _as_ours(base.best_params_)
-    print(f"MOABB AUG_TANG_SVM_grid (GridSearchCV, n_jobs={args.baseline_n_jobs}): "
+    blas = args.baseline_blas_threads or "default"
+    print(f"MOABB AUG_TANG_SVM_grid (GridSearchCV, n_jobs={args.baseline_n_jobs}, "
+          f"BLAS threads {blas}): "
           f"{t_base:.1f} s, best {best_base} score {base.best_score_:.4f}; "
           f"pyriemann mean not converged in {n_noconv} fits")
     same_order = [_as_ours(p) for p in base.cv_results_["params"]] == \

@@ -90,6 +90,24 @@ def test_riemann_mean_matches_pyriemann():
     assert info0["n_iter"] >= info["n_iter"]
 
 
+def test_riemann_mean_stops_at_rounding_noise_floor():
+    # band-passed twice, order 10 lag 1: condition numbers ~1e12, where the
+    # gradient cannot go below rounding noise and pyriemann runs 50 iterations
+    from scipy.signal import butter, sosfiltfilt
+
+    sos = butter(4, [8, 32], btype="bandpass", fs=250, output="sos")
+    rng = np.random.default_rng(0)
+    X = sosfiltfilt(sos, sosfiltfilt(sos, rng.standard_normal((30, 3, 500)), axis=-1),
+                    axis=-1)
+    covs = lagged_augmented_covariances(X, [10], 1)[10]
+    assert np.linalg.cond(covs[0]) > 1e10
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        M, feats, info = riemann_mean_logmaps(covs)
+    assert info["n_iter"] < 15 and info["grad_norm"] > 1e-9
+    assert np.all(np.isfinite(M)) and np.all(np.isfinite(feats))
+
+
 # --------------------------------------------------------------- GridSearchCV
 
 

@@ -98,3 +98,17 @@ def channel_names(ch_names, n_channels):
             f"ch_names has {len(names)} names but X has {n_channels} channels."
         )
     return names
+
+
+def spectral_feature_names(ch_names, freqs, band_names=None):
+    """Feature names ``<channel>_<band>`` or ``<channel>_<freq>Hz``, channel-major.
+
+    Shared by the spectral transformers, whose outputs are laid out
+    (n_channels, n_bands or n_freqs) and flattened channel by channel.
+
+    Returns
+    -------
+    names : ndarray of str, shape (n_channels * n_labels,)
+    """
+    labels = [f"{f:g}Hz" for f in freqs] if band_names is None else band_names
+    return np.asarray([f"{ch}_{lab}" for ch in ch_names for lab in labels], dtype=object)

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from brainpipe._check import check_option
 from brainpipe.features._epochs import (
+    spectral_feature_names,
     channel_names,
     check_epochs,
     check_fitted_shape,
@@ -278,13 +279,7 @@ class PSDBandPower(TransformerMixin, BaseEstimator):
         names : ndarray of str, shape (n_features_out,)
         """
         check_is_fitted(self, "freqs_")
-        labels = (
-            [f"{f:g}Hz" for f in self.freqs_]
-            if self.band_names_ is None
-            else self.band_names_
-        )
-        return np.asarray([f"{ch}_{lab}" for ch in self._ch_names for lab in labels],
-                          dtype=object)
+        return spectral_feature_names(self._ch_names, self.freqs_, self.band_names_)
 
     def __sklearn_tags__(self):
         return epochs_tags(super().__sklearn_tags__())
