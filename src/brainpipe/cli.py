@@ -123,6 +123,12 @@ def _fmri_predict(args):
     )
 
 
+def _fetch_atlas(args):
+    from .fmri.atlases import fetch_atlas
+
+    fetch_atlas(args.name, args.maps, args.labels, **args.opts)
+
+
 def _mri_qc(args):
     from .mri.qc import t1_qc
 
@@ -262,6 +268,12 @@ def build_parser():
     p.add_argument("--figure", default=None, help="figure PNG")
     p.add_argument("--fragment", default=None, help="report fragment JSON")
     p.add_argument("relmats", nargs="+", help="one relmat TSV per subject")
+    add_opts(p)
+
+    p = add("fetch-atlas", _fetch_atlas, "fetch an atlas with nilearn (schaefer, harvard_oxford, power264)")
+    p.add_argument("--name", required=True, help="schaefer, harvard_oxford or power264")
+    p.add_argument("--maps", required=True, help="labels NIfTI to write")
+    p.add_argument("--labels", required=True, help="label table TSV to write")
     add_opts(p)
 
     p = add("mri-qc", _mri_qc, "brain mask and MRIQC-style quality metrics of a T1w image")
