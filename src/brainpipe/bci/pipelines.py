@@ -216,11 +216,48 @@ def _check_sfreq(sfreq, name):
 
 
 #: name -> builder(**params) returning an unfitted :class:`sklearn.pipeline.Pipeline`.
+def acm_search_svm(orders=(1, 2, 3, 4, 6, 8), lags=(1, 2, 4), Cs=(0.5, 1.0, 1.5), kernels=("rbf", "linear"),
+                   cv=3, estimator="oas", mode="grid", backend="auto", random_state=0):
+    """ACM + tangent space + SVM with order, lag, C and kernel chosen per fit.
+
+    The fast equivalent of MOABB's ``AUG_TANG_SVM_grid`` nested search:
+    :class:`~brainpipe.features.acm_search.AugmentedCovarianceSearchCV`
+    selects what ``GridSearchCV`` over the same grid and folds would, sharing
+    the lagged cross-products and tangent-space work across candidates, and
+    refits the best pipeline on the training data it is given.
+
+    Parameters
+    ----------
+    orders, lags : sequence of int
+        Grid of embedding dimensions and delays (samples).
+    Cs, kernels : sequence
+        SVM grid.
+    cv : int
+        Inner folds of the search.
+    estimator : str
+        Covariance estimator ("cov" is MOABB's; "oas" stays SPD after
+        average referencing).
+    mode : {"grid", "embedding"}
+        Grid search, or order/lag from the embedding criteria (AMI + FNN).
+    backend : str
+        Kernel backend.
+    random_state : int | None
+        Seed of the inner folds.
+    """
+    from ..features.acm_search import AugmentedCovarianceSearchCV
+
+    return AugmentedCovarianceSearchCV(
+        orders=tuple(orders), lags=tuple(lags), Cs=tuple(Cs), kernels=tuple(kernels), cv=cv,
+        estimator=estimator, mode=mode, backend=backend, random_state=random_state,
+    )
+
+
 PIPELINES = {
     "csp_lda": csp_lda,
     "ts_svm": ts_svm,
     "mdm": mdm,
     "acm_ts_svm": acm_ts_svm,
+    "acm_search_svm": acm_search_svm,
     "psd_lda": psd_lda,
     "coh_lda": coh_lda,
 }
@@ -309,6 +346,8 @@ def acm_parameters(pipeline):
     """
     steps = pipeline.steps if isinstance(pipeline, Pipeline) else [("", pipeline)]
     for _, step in steps:
+        if hasattr(step, "best_order_"):  # AugmentedCovarianceSearchCV
+            return {"order": step.best_order_, "lag": step.best_lag_}
         names = {"order", "lag"}
         if names <= set(step.get_params(deep=False)) or all(hasattr(step, n + "_") for n in names):
             out = {}
