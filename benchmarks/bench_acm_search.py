@@ -278,9 +278,11 @@ def main(argv=None):
         oursn.cv_results_["params"]
     diff = np.abs(base.cv_results_["mean_test_score"]
                   - oursn.cv_results_["mean_test_score"])
+    same_ranks = np.array_equal(base.cv_results_["rank_test_score"],
+                                oursn.cv_results_["rank_test_score"])
     print(f"same candidate order: {same_order}; mean test scores: max |diff| "
           f"{diff.max():.2e}, {int((diff > 0).sum())} of {n_cand} differ; same "
-          f"ranks: {bool(np.array_equal(base.cv_results_['rank_test_score'], oursn.cv_results_['rank_test_score']))}")
+          f"ranks: {bool(same_ranks)}")
     same = (best_base == oursn.best_params_
             and base.best_score_ == oursn.best_score_)
     print(f"same selection (order, lag, C, kernel and best score): {same}")
