@@ -88,7 +88,7 @@ def test_coh_lda_runs():
 
 
 def test_registry_and_clone():
-    assert set(PIPELINES) == {"csp_lda", "ts_svm", "mdm", "acm_ts_svm", "psd_lda", "coh_lda"}
+    assert set(PIPELINES) == {"csp_lda", "ts_svm", "mdm", "acm_ts_svm", "acm_search_svm", "psd_lda", "coh_lda"}
     pipe = make_pipeline("ts_svm", estimator="lwf", C=0.5, kernel="rbf")
     params = clone(pipe).get_params()
     assert params["cov__estimator"] == "lwf" and params["svm__C"] == 0.5
@@ -161,3 +161,11 @@ def test_acm_parameters_prefers_fitted_values():
 def test_bad_pipeline_requests(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+def test_acm_search_pipeline_learns_and_reports_choice():
+    X, y = mi_epochs()
+    pipe = make_pipeline("acm_search_svm", orders=[1, 2], lags=[1, 2], Cs=[1.0], kernels=["linear"], cv=3)
+    pipe.fit(X, y)
+    assert pipe.score(X, y) > 0.7
+    assert acm_parameters(pipe) == {"order": pipe.best_order_, "lag": pipe.best_lag_}
