@@ -32,7 +32,16 @@ from brainpipe.features.embedding import (
 from brainpipe.features.psd import PSDBandPower
 from brainpipe.features.selection import SignedR2Selector, fisher_score, signed_r2
 
+from brainpipe.features.acm_search import (  # noqa: E402
+    AugmentedCovarianceSearchCV,
+    moabb_param_grid,
+    riemann_mean_logmaps,
+)
+
 __all__ = [
+    "AugmentedCovarianceSearchCV",
+    "moabb_param_grid",
+    "riemann_mean_logmaps",
     "AugmentedCovariances",
     "ConnectivityNodeStrength",
     "PSDBandPower",

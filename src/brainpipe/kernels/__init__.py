@@ -35,7 +35,18 @@ from brainpipe.kernels.windows import (
     window_starts,
 )
 
+from brainpipe.kernels.lagged_products import (  # noqa: E402
+    LaggedProducts,
+    assemble_covariances,
+    lagged_augmented_covariances,
+    lagged_products,
+)
+
 __all__ = [
+    "LaggedProducts",
+    "assemble_covariances",
+    "lagged_augmented_covariances",
+    "lagged_products",
     "BACKENDS",
     "ESTIMATORS",
     "augmented_dataset",
