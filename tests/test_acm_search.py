@@ -90,6 +90,30 @@ def test_riemann_mean_matches_pyriemann():
     assert info0["n_iter"] >= info["n_iter"]
 
 
+def test_geometric_harmonic_start_is_the_mean_of_two_matrices():
+    # for two SPD matrices A # H is their Riemannian mean (the geodesic midpoint)
+    X, _ = _epochs(n_trials=2, n_channels=3, n_times=120)
+    covs = lagged_augmented_covariances(X, [2], 1)[2]
+    start = acm_search._geometric_harmonic_start(covs, acm_search._inverses(covs))
+    np.testing.assert_allclose(start, mean_riemann(covs, tol=1e-12), rtol=1e-9)
+    # unusable inverses: the Euclidean mean, pyriemann's start
+    np.testing.assert_array_equal(acm_search._geometric_harmonic_start(covs, None),
+                                  covs.mean(axis=0))
+
+
+def test_search_tol_changes_no_score(data):
+    # fold means at pyriemann's tolerance and at the default: same scores
+    X, y = data
+    grid = dict(GRID, orders=[2, 3])
+    loose = AugmentedCovarianceSearchCV(**grid, cv=3).fit(X, y)
+    tight = AugmentedCovarianceSearchCV(**grid, cv=3, search_tol=1e-10).fit(X, y)
+    np.testing.assert_array_equal(loose.cv_results_["mean_test_score"],
+                                  tight.cv_results_["mean_test_score"])
+    assert (loose.cv_results_["n_iter_mean"] < tight.cv_results_["n_iter_mean"]).all()
+    np.testing.assert_allclose(loose.decision_function(X), tight.decision_function(X),
+                               atol=1e-8)
+
+
 def test_riemann_mean_stops_at_rounding_noise_floor():
     # band-passed twice, order 10 lag 1: condition numbers ~1e12, where the
     # gradient cannot go below rounding noise and pyriemann runs 50 iterations
@@ -268,6 +292,8 @@ def test_probability_and_errors(data):
         AugmentedCovarianceSearchCV(mode="random").fit(X, y)
     with pytest.raises(ValueError, match="orders"):
         AugmentedCovarianceSearchCV(orders=[]).fit(X, y)
+    with pytest.raises(ValueError, match="search_tol"):
+        AugmentedCovarianceSearchCV(**grid, search_tol=0).fit(X, y)
     with pytest.raises(ValueError, match="shape"):
         AugmentedCovarianceSearchCV(**grid).fit(X, y[:-1])
     flat = X.copy()
