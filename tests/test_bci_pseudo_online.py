@@ -160,6 +160,29 @@ def test_streamed_decisions_equal_batch_pipeline(sim_runs, name):
     assert (dec2.predict(test.data)[0] == expect).all()
 
 
+def test_search_fits_on_windows_and_decides_through_kernels(sim_runs):
+    """A fitted ACM search streams its refitted pipeline's front through the kernels."""
+    from brainpipe.bci.pipelines import make_pipelines
+    from brainpipe.kernels import sliding_windows
+
+    train, test = sim_runs[0], sim_runs[1]
+    W, S = 128, 13
+    idx, y = training_windows(train, W, S, ("left_hand", "right_hand"))
+    spec = {"acm_search_svm": {"orders": [1, 2], "lags": [1, 3], "Cs": [1.0],
+                               "kernels": ["linear"], "cv": 3}}
+    search = make_pipelines(spec, sfreq=SF)["acm_search_svm"]
+    dec = WindowDecoder(search, W, S, chunk=50).fit([train.data], [(idx, y, S)])
+    assert dec.mode_ == "kernels"
+    best = dec.estimator_  # the refitted pipeline without its covariance front
+    assert type(best[0]).__name__ == "TangentSpace"
+    pred, _ = dec.predict(test.data)
+    ref = make_pipelines(spec, sfreq=SF)["acm_search_svm"].fit(
+        np.ascontiguousarray(sliding_windows(train.data, W, S)[idx]), y)
+    assert dec.spec_["order"] == ref.best_order_
+    expect = ref.predict(np.ascontiguousarray(sliding_windows(test.data, W, S)))
+    assert np.mean(pred == expect) > 0.995
+
+
 def test_training_windows_pure_and_idle_thinned(sim_runs):
     run = sim_runs[0]
     W, S = 128, 13

@@ -446,6 +446,8 @@ class WindowDecoder:
     Attributes
     ----------
     mode_ : {"kernels", "windows"}
+        How decisions are computed (a search fitted on windows still decides
+        through the kernels when its refitted pipeline has a covariance front).
     spec_ : dict | None
         Covariance estimator, order and lag used by the kernels.
     estimator_ : estimator
@@ -557,9 +559,30 @@ class WindowDecoder:
             ys.append(np.asarray(y))
         X, y = np.concatenate(feats), np.concatenate(ys)
         self.estimator_.fit(X, y)
+        if self.mode_ == "windows" and self.use_kernels:
+            self._stream_refitted(xs, selections)
         self.classes_ = np.asarray(self.estimator_.classes_)
         self.timing_ = {"fit_s": time.perf_counter() - t0}
         return self
+
+    def _stream_refitted(self, xs, selections):
+        """Stream the covariance front of a fitted search's refitted pipeline.
+
+        A search (``AugmentedCovarianceSearchCV``, ``GridSearchCV``) needs
+        windows to fit, as its order and lag are chosen then; once fitted, its
+        ``best_estimator_`` has a fixed front that the kernels can replace
+        for the decisions.
+        """
+        best = getattr(self.estimator_, "best_estimator_", None)
+        spec, n_front = split_covariance_step(best) if best is not None else (None, 0)
+        if spec is None:
+            return
+        first = next(i for i, (idx, _, _) in enumerate(selections) if len(idx))
+        self.spec_ = spec
+        if self._kernel_matches(best[:n_front], xs[first], selections[first][2]):
+            self.mode_, self.estimator_ = "kernels", best[n_front:]
+        else:
+            self.spec_ = None
 
     def predict(self, x, *, proba=False):
         """Decide on every window of a continuous signal, in time order.
