@@ -132,9 +132,11 @@ def test_invalid_config_fails_at_start(tmp_path, edit, expected):
 def test_bci_outputs(workflow_run):
     res = workflow_run / "results"
     offline = pd.read_csv(res / "sub-01/eeg/sub-01_task-imagery_desc-offline_scores.tsv", sep="\t")
-    assert {"acm_ts_svm", "ts_svm"} <= set(offline["pipeline"])
+    assert {"acm_ts_svm", "ts_svm", "acm_search_svm"} <= set(offline["pipeline"])
     online = pd.read_csv(res / "sub-01/eeg/sub-01_task-imagery_desc-pseudoonline_scores.tsv", sep="\t")
     assert {"offline", "pseudo-online"} == set(online["mode"])
+    # the fast ACM search runs in both evaluations
+    assert "acm_search_svm" in set(online["pipeline"])
     assert online["nmcc"].between(0, 1).all()
     group = (res / "group/group_report.html").read_text()
     assert "Pseudo-online" in group
