@@ -114,6 +114,34 @@ def test_search_tol_changes_no_score(data):
                                atol=1e-8)
 
 
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_riemann_mean_torch_device_matches_numpy(device):
+    torch = pytest.importorskip("torch")
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    X, _ = _epochs(n_trials=30, n_channels=3, n_times=120)
+    covs = lagged_augmented_covariances(X, [3], 2)[3]
+    M, feats, info = riemann_mean_logmaps(covs)
+    Mt, featst, infot = riemann_mean_logmaps(covs, device=device)
+    np.testing.assert_allclose(Mt, M, rtol=1e-10, atol=1e-12 * np.abs(M).max())
+    np.testing.assert_allclose(featst, feats, atol=1e-9)
+    assert infot["grad_norm"] <= 1e-9
+
+
+def test_torch_backend_search_gives_the_same_scores(data):
+    pytest.importorskip("torch")
+    X, y = data
+    grid = dict(GRID, lags=[2])
+    ref = AugmentedCovarianceSearchCV(**grid, cv=3, backend="numba").fit(X, y)
+    got = AugmentedCovarianceSearchCV(**grid, cv=3, backend="torch").fit(X, y)
+    np.testing.assert_array_equal(got.cv_results_["mean_test_score"],
+                                  ref.cv_results_["mean_test_score"])
+    assert got.best_params_ == ref.best_params_
+    np.testing.assert_allclose(got.decision_function(X), ref.decision_function(X),
+                               atol=1e-8)
+
+
 def test_riemann_mean_stops_at_rounding_noise_floor():
     # band-passed twice, order 10 lag 1: condition numbers ~1e12, where the
     # gradient cannot go below rounding noise and pyriemann runs 50 iterations

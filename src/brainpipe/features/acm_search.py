@@ -65,6 +65,7 @@ from brainpipe.features._epochs import check_epochs, epochs_tags
 from brainpipe.features.acm import AugmentedCovariances
 from brainpipe.features.embedding import estimate_embedding
 from brainpipe.kernels import BACKENDS, ESTIMATORS, epoch_covariances
+from brainpipe.kernels._backend import cuda_available, resolve_backend
 from brainpipe.kernels.lagged_products import (
     LAGGED_ESTIMATORS,
     assemble_covariances,
@@ -162,7 +163,7 @@ def _not_spd_error():
 
 
 def riemann_mean_logmaps(covmats, *, init=None, tol=1e-9, max_iter=50, memory=5,
-                         n_jobs=1):
+                         n_jobs=1, device=None):
     """Affine-invariant Riemannian mean, with the log maps of the matrices at it.
 
     The fixed point of pyriemann's ``mean_riemann``
@@ -193,6 +194,10 @@ def riemann_mean_logmaps(covmats, *, init=None, tol=1e-9, max_iter=50, memory=5,
     n_jobs : int, default=1
         Threads over chunks of matrices for the log maps of each iteration
         (``-1``: all cores; run with one BLAS thread).
+    device : str or None, default=None
+        A torch device (``"cuda"``) for the log maps: the matrices are moved
+        there once and every iteration's eigendecompositions run there in one
+        batch (``n_jobs`` is then ignored). ``None``: numpy.
 
     Returns
     -------
@@ -209,7 +214,8 @@ def riemann_mean_logmaps(covmats, *, init=None, tol=1e-9, max_iter=50, memory=5,
     # report them once, with advice, instead of numpy warnings
     with np.errstate(invalid="ignore", divide="ignore"):
         try:
-            M, logs, info = _karcher(covmats, init, tol, max_iter, memory, n_jobs)
+            M, logs, info = _karcher(covmats, init, tol, max_iter, memory, n_jobs,
+                                     device)
         except (ValueError, np.linalg.LinAlgError) as err:
             if "positive definite" in str(err) or "not positive" in str(err):
                 raise _not_spd_error() from None
@@ -219,8 +225,28 @@ def riemann_mean_logmaps(covmats, *, init=None, tol=1e-9, max_iter=50, memory=5,
     return M, upper(logs), info
 
 
-def _karcher(covmats, init, tol, max_iter, memory, n_jobs=1):
-    """The iteration of :func:`riemann_mean_logmaps`; logs are full matrices."""
+def _log_map_function(covmats, n_jobs=1, device=None):
+    """``Mmh -> logm(Mmh @ C_i @ Mmh)`` for the fixed set ``covmats``.
+
+    ``device=None``: numpy/LAPACK, over ``n_jobs`` threads of matrix chunks;
+    a torch device (``"cuda"``): the matrices stay on it and each call is one
+    batched ``torch.linalg.eigh`` there.
+    """
+    if device is not None:
+        import torch
+
+        C = torch.as_tensor(covmats, dtype=torch.float64, device=device)
+
+        def log_maps(Mmh):
+            W = torch.as_tensor(Mmh, dtype=torch.float64, device=device)
+            A = W @ C @ W
+            w, V = torch.linalg.eigh(A)
+            if not bool(torch.all(w > 0)):
+                raise _not_spd_error()
+            logs = (V * torch.log(w)[..., None, :]) @ V.mT
+            return logs.cpu().numpy()
+
+        return log_maps
     n_jobs = min(effective_n_jobs(n_jobs), len(covmats))
     if n_jobs > 1:
         chunks = np.array_split(np.arange(len(covmats)), n_jobs)
@@ -229,9 +255,16 @@ def _karcher(covmats, init, tol, max_iter, memory, n_jobs=1):
         def log_maps(Mmh):
             return np.concatenate(pool(delayed(_tangent_vectors)(covmats[c], Mmh)
                                        for c in chunks))
-    else:
-        def log_maps(Mmh):
-            return _tangent_vectors(covmats, Mmh)
+        return log_maps
+
+    def log_maps(Mmh):
+        return _tangent_vectors(covmats, Mmh)
+    return log_maps
+
+
+def _karcher(covmats, init, tol, max_iter, memory, n_jobs=1, device=None):
+    """The iteration of :func:`riemann_mean_logmaps`; logs are full matrices."""
+    log_maps = _log_map_function(covmats, n_jobs, device)
 
     M0 = covmats.mean(axis=0) if init is None else np.asarray(init, dtype=np.float64)
     np.linalg.cholesky(M0)  # the Euclidean mean of SPD matrices is SPD
@@ -341,7 +374,7 @@ def _score_settings(feats, y, train, test, settings, scorer, probability,
 
 
 def _evaluate_fold(covmats, inverses, y, train, test, settings, scorer, tol,
-                   probability, random_state, return_train_score):
+                   probability, random_state, return_train_score, device=None):
     """Reference mean of the training fold, tangent vectors, SVC sub-grid.
 
     Returns the per-setting scores and times, ``n_iter`` and ``refit_start``:
@@ -354,11 +387,12 @@ def _evaluate_fold(covmats, inverses, y, train, test, settings, scorer, tol,
     # training matrices only: no test information
     start = _geometric_harmonic_start(
         covmats[train], None if inverses is None else inverses[train])
-    M, train_feats, info = riemann_mean_logmaps(covmats[train], init=start, tol=tol)
+    M, train_feats, info = riemann_mean_logmaps(covmats[train], init=start, tol=tol,
+                                                device=device)
     feats = np.empty((len(y), train_feats.shape[1]))
     feats[train] = train_feats
     with np.errstate(invalid="ignore", divide="ignore"):
-        test_logs = _tangent_vectors(covmats[test], invsqrtm(M))
+        test_logs = _log_map_function(covmats[test], device=device)(invsqrtm(M))
     feats[test] = upper(test_logs)
     feature_time = time.perf_counter() - t0
     out = _score_settings(feats, y, train, test, settings, scorer, probability,
@@ -434,7 +468,9 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
         ``decision_function`` (or ``predict_proba`` with
         ``probability=True``) works.
     backend : {"auto", "numpy", "numba", "torch"}, default="auto"
-        Backend of the covariance kernels.
+        Backend of the covariance kernels; with ``"torch"`` (what ``"auto"``
+        picks when a CUDA GPU is present) the Riemannian means'
+        eigendecompositions also run batched in torch, on the GPU.
     n_jobs : int, default=1
         Threads over (order, fold) tasks, then over the matrices of the
         refit's mean (``-1``: all cores).
@@ -532,6 +568,14 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"{name} must be a positive number, got {value!r}.")
         return orders, lags, Cs, kernels
 
+    def _mean_device(self):
+        """Torch device of the Riemannian means: CUDA (or CPU when
+        ``backend="torch"`` is asked without a GPU) for the torch backend,
+        else None (numpy/LAPACK)."""
+        if resolve_backend(self.backend) != "torch":
+            return None
+        return "cuda" if cuda_available() else "cpu"
+
     def _splits(self, X, y):
         cv = self.cv
         if isinstance(cv, numbers.Integral) and self.random_state is not None:
@@ -592,6 +636,7 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
         settings = list(itertools.product(Cs, kernels))
         n_jobs = effective_n_jobs(self.n_jobs)
 
+        device = self._mean_device()
         # (order, lag) -> per-fold outputs; order 1 ignores the lag
         results, refit_starts = {}, {}
         # one BLAS thread: the eigendecompositions of 10-200 channel matrices
@@ -613,7 +658,7 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
                     delayed(_evaluate_fold)(
                         covs[p], inverses[p], y, splits[k][0], splits[k][1],
                         settings, scorer, self.search_tol, self.probability,
-                        self.random_state, self.return_train_score)
+                        self.random_state, self.return_train_score, device)
                     for p, k in tasks)
                 for p in todo:
                     key = (p, lag if p > 1 else None)
@@ -691,7 +736,8 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
         p = self.best_params_
         covmats = self._covariances(X, [p["order"]], p["lag"])[p["order"]]
         M, feats, _ = riemann_mean_logmaps(covmats, init=init, tol=self.tol,
-                                           n_jobs=self.n_jobs)
+                                           n_jobs=self.n_jobs,
+                                           device=self._mean_device())
         acm = AugmentedCovariances(order=p["order"], lag=p["lag"],
                                    estimator=self.estimator,
                                    backend=self.backend).fit(X, y)
