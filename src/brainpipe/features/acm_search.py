@@ -112,12 +112,9 @@ def _tangent_vectors(covmats, Mmh):
     if not np.all(np.isfinite(A)):
         raise _not_spd_error()
     w, V = np.linalg.eigh(A)
-    if not np.all(w > 0):
+    if not np.all(w > 0):  # finite A and positive w: finite logs
         raise _not_spd_error()
-    logs = (V * np.log(w)[..., None, :]) @ V.swapaxes(-1, -2)
-    if not np.all(np.isfinite(logs)):
-        raise _not_spd_error()
-    return logs
+    return (V * np.log(w)[..., None, :]) @ V.swapaxes(-1, -2)
 
 
 def _geometric_harmonic_start(covmats, inverses):
