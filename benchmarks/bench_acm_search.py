@@ -46,8 +46,9 @@ Run::
     .venv/bin/python benchmarks/bench_acm_search.py --quick    # ~1 minute smoke run
     .venv/bin/python benchmarks/bench_acm_search.py --orders 1-10 --lags 1-10   # MOABB's grid
 
-The last line is ``acm_search_speedup=<float>``: baseline time over brainpipe
-time with ``--n-jobs`` (the line above gives it with ``n_jobs=1`` for both).
+The last line is ``acm_search_speedup=<float>``: baseline time (with
+``--baseline-n-jobs``) over brainpipe time with ``--n-jobs``; the line above
+gives brainpipe with ``n_jobs=1`` against the same baseline.
 """
 
 from __future__ import annotations

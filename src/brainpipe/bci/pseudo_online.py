@@ -491,10 +491,13 @@ class WindowDecoder:
             for i0 in range(0, len(view), chunk):
                 yield i0, np.ascontiguousarray(view[i0 : i0 + chunk])
 
-    def _kernel_matches(self, front, x, step):
-        """Compare the kernels with the pipeline's own covariance step on a few windows."""
+    def _kernel_matches(self, front, xs, selections):
+        """Compare the kernels with the pipeline's own covariance step on a few
+        windows of the first training signal that has chosen windows."""
         from ..kernels import iter_window_covariances, sliding_windows
 
+        first = next(i for i, (idx, _, _) in enumerate(selections) if len(idx))
+        x, step = xs[first], selections[first][2]
         view = sliding_windows(x, self.window, step)
         n = min(4, len(view))
         # covariance fronts are stateless; MOABB's AugmentedDataset wants a y
@@ -536,8 +539,7 @@ class WindowDecoder:
         self.spec_ = spec
         self.mode_ = "kernels" if spec is not None else "windows"
         if spec is not None:
-            first = next(i for i, (idx, _, _) in enumerate(selections) if len(idx))
-            if not self._kernel_matches(pipeline[:n_front], xs[first], selections[first][2]):
+            if not self._kernel_matches(pipeline[:n_front], xs, selections):
                 warnings.warn(
                     f"The streaming covariance kernels do not reproduce the first "
                     f"step(s) of {pipeline[:n_front]} exactly; using sliding windows "
@@ -577,9 +579,8 @@ class WindowDecoder:
         spec, n_front = split_covariance_step(best) if best is not None else (None, 0)
         if spec is None:
             return
-        first = next(i for i, (idx, _, _) in enumerate(selections) if len(idx))
         self.spec_ = spec
-        if self._kernel_matches(best[:n_front], xs[first], selections[first][2]):
+        if self._kernel_matches(best[:n_front], xs, selections):
             self.mode_, self.estimator_ = "kernels", best[n_front:]
         else:
             self.spec_ = None
