@@ -48,7 +48,7 @@ import time
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from pyriemann.geometry.base import expm, invsqrtm, logm, sqrtm
-from pyriemann.geometry.tangentspace import unupper, upper
+from pyriemann.geometry.tangentspace import upper
 from pyriemann.tangentspace import TangentSpace
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -135,6 +135,16 @@ def _inverses(covmats):
     return inv if np.all(np.isfinite(inv)) else None
 
 
+def _factors(covmats):
+    """Cholesky factors (or None: not SPD, reported where they are needed)
+    and inverses of the matrices of one (order, lag), shared by its folds."""
+    try:
+        chol = np.linalg.cholesky(covmats)
+    except np.linalg.LinAlgError:
+        chol = None
+    return chol, _inverses(covmats)
+
+
 def _not_spd_error():
     return ValueError(
         "Covariance matrices are not positive definite (linearly dependent "
@@ -167,6 +177,18 @@ def _block_size(n, budget=2**20):
     return max(1, budget // (8 * n * n))
 
 
+def _log_reconstructions(V, logw):
+    """``V_i diag(logw_i) V_i.T`` as ``B_i B_i.T - s_i I``, ``B_i = V_i
+    diag(logw_i + s_i)^1/2``, ``s_i = max(0, -min(logw_i))`` (``V_i``
+    orthogonal): a symmetric product (syrk), not a general one."""
+    shift = np.maximum(-logw.min(axis=-1), 0.0)
+    B = V * np.sqrt(logw + shift[:, None])[:, None, :]
+    logs = B @ B.swapaxes(-1, -2)
+    diag = np.arange(V.shape[-1])
+    logs[:, diag, diag] -= shift[:, None]
+    return logs
+
+
 class _NumpyLogMaps:
     """Log maps of a fixed set of SPD matrices at a moving reference (LAPACK).
 
@@ -178,7 +200,7 @@ class _NumpyLogMaps:
     split over ``n_jobs`` threads.
     """
 
-    def __init__(self, covmats, n_jobs=1):
+    def __init__(self, covmats, n_jobs=1, cholesky=None):
         n_mat, n = covmats.shape[:2]
         size = _block_size(n)
         self._blocks = [slice(s, s + size) for s in range(0, n_mat, size)]
@@ -187,6 +209,7 @@ class _NumpyLogMaps:
                        np.array_split(np.arange(len(self._blocks)), n_jobs)]
         self._pool = Parallel(n_jobs=n_jobs, prefer="threads") if n_jobs > 1 else None
         self._C = covmats
+        self._L = cholesky
         self._V = np.empty_like(covmats)
         self._logw = np.empty((n_mat, n))
         self._hess = None
@@ -199,7 +222,11 @@ class _NumpyLogMaps:
     def _decompose(self, part, Mmh):
         J = np.zeros(Mmh.shape)
         for sl in part:
-            A = Mmh @ self._C[sl] @ Mmh
+            # Mmh C Mmh = B B.T with B = Mmh L: numpy's symmetric product
+            # (syrk) does half the work of a second general product
+            L = np.linalg.cholesky(self._C[sl]) if self._L is None else self._L[sl]
+            B = Mmh @ L
+            A = B @ B.swapaxes(-1, -2)
             if not np.all(np.isfinite(A)):
                 raise _not_spd_error()
             w, V = np.linalg.eigh(A)
@@ -207,7 +234,7 @@ class _NumpyLogMaps:
                 raise _not_spd_error()
             logw = np.log(w)
             self._V[sl], self._logw[sl] = V, logw
-            J += ((V * logw[:, None, :]) @ V.swapaxes(-1, -2)).sum(axis=0)
+            J += _log_reconstructions(V, logw).sum(axis=0)
         return J
 
     def at(self, Mmh):
@@ -216,8 +243,8 @@ class _NumpyLogMaps:
         return (J + J.T) / 2
 
     def _tangent(self, part):
-        return [upper((self._V[sl] * self._logw[sl][:, None, :])
-                      @ self._V[sl].swapaxes(-1, -2)) for sl in part]
+        return [upper(_log_reconstructions(self._V[sl], self._logw[sl]))
+                for sl in part]
 
     def tangent_vectors(self):
         return np.concatenate([t for part in self._map(self._tangent) for t in part])
@@ -286,10 +313,10 @@ class _TorchLogMaps:
         return (H + H.T) / 2
 
 
-def _log_maps(covmats, n_jobs=1, device=None):
+def _log_maps(covmats, n_jobs=1, device=None, cholesky=None):
     if device is not None:
         return _TorchLogMaps(covmats, device)
-    return _NumpyLogMaps(covmats, n_jobs)
+    return _NumpyLogMaps(covmats, n_jobs, cholesky)
 
 
 def _conjugate_gradient(hessian, b, rtol, max_iter=50):
@@ -318,7 +345,7 @@ def _conjugate_gradient(hessian, b, rtol, max_iter=50):
 
 
 def riemann_mean_logmaps(covmats, *, init=None, tol=1e-9, max_iter=50, n_jobs=1,
-                         device=None):
+                         device=None, cholesky=None):
     """Affine-invariant Riemannian mean, with the log maps of the matrices at it.
 
     The mean pyriemann's ``mean_riemann`` computes (the zero of the mean log
@@ -356,6 +383,9 @@ def riemann_mean_logmaps(covmats, *, init=None, tol=1e-9, max_iter=50, n_jobs=1,
         A torch device (``"cuda"``): the matrices are moved there once and
         every eigendecomposition and Hessian product runs there in one batch
         (``n_jobs`` is then ignored). ``None``: numpy/LAPACK.
+    cholesky : ndarray, shape (n_matrices, n, n), or None
+        Lower Cholesky factors of ``covmats`` if already computed (numpy
+        path): every log map starts from ``M^-1/2 L_i``.
 
     Returns
     -------
@@ -373,7 +403,8 @@ def riemann_mean_logmaps(covmats, *, init=None, tol=1e-9, max_iter=50, n_jobs=1,
     # report them once, with advice, instead of numpy warnings
     with np.errstate(invalid="ignore", divide="ignore"):
         try:
-            M, tangent, info = _karcher(covmats, init, tol, max_iter, n_jobs, device)
+            M, tangent, info = _karcher(covmats, init, tol, max_iter, n_jobs, device,
+                                        cholesky)
         except (ValueError, np.linalg.LinAlgError) as err:
             if "positive definite" in str(err) or "not positive" in str(err):
                 raise _not_spd_error() from None
@@ -401,9 +432,9 @@ def _forcing(crit, previous, tol):
     return min(0.1, max(eta, 1e-5))  # 1e-5: float32 Hessian products
 
 
-def _karcher(covmats, init, tol, max_iter, n_jobs=1, device=None):
+def _karcher(covmats, init, tol, max_iter, n_jobs=1, device=None, cholesky=None):
     """The Newton iteration of :func:`riemann_mean_logmaps`."""
-    log_maps = _log_maps(covmats, n_jobs, device)
+    log_maps = _log_maps(covmats, n_jobs, device, cholesky)
     M = covmats.mean(axis=0) if init is None else np.asarray(init, dtype=np.float64)
     np.linalg.cholesky(M)  # the Euclidean mean of SPD matrices is SPD
     # the best iterate: its gradient norm, square root, the step taken from
@@ -502,26 +533,27 @@ def _score_settings(feats, y, train, test, settings, scorer, probability,
     return out
 
 
-def _evaluate_fold(covmats, inverses, y, train, test, settings, scorer, tol,
+def _evaluate_fold(covmats, factors, y, train, test, settings, scorer, tol,
                    probability, random_state, return_train_score, device=None):
     """Reference mean of the training fold, tangent vectors, SVC sub-grid.
 
-    Returns the per-setting scores and times, ``n_iter`` and ``refit_start``:
-    one fixed-point step from this fold's mean towards the mean of *all*
-    matrices (free: the log maps of every matrix at the fold's mean are the
-    features), the refit's starting point should this candidate win.
+    ``factors`` are :func:`_factors` of ``covmats``. Returns the per-setting
+    scores and times, ``n_iter`` and the fold's ``mean``.
     """
     t0 = time.perf_counter()
+    chol, inverses = factors
     # reference fitted on the training matrices only, started from the
     # training matrices only: no test information
     start = _geometric_harmonic_start(
         covmats[train], None if inverses is None else inverses[train])
-    M, train_feats, info = riemann_mean_logmaps(covmats[train], init=start, tol=tol,
-                                                device=device)
+    M, train_feats, info = riemann_mean_logmaps(
+        covmats[train], init=start, tol=tol, device=device,
+        cholesky=None if chol is None else chol[train])
     feats = np.empty((len(y), train_feats.shape[1]))
     feats[train] = train_feats
     with np.errstate(invalid="ignore", divide="ignore"):
-        test_maps = _log_maps(covmats[test], device=device)
+        test_maps = _log_maps(covmats[test], device=device,
+                              cholesky=None if chol is None else chol[test])
         test_maps.at(invsqrtm(M))
     feats[test] = test_maps.tangent_vectors()
     feature_time = time.perf_counter() - t0
@@ -529,9 +561,18 @@ def _evaluate_fold(covmats, inverses, y, train, test, settings, scorer, tol,
                           random_state, return_train_score)
     out["fit_time"] = [t + feature_time / len(settings) for t in out["fit_time"]]
     out["n_iter"] = info["n_iter"]
-    Mh = sqrtm(M)
-    out["refit_start"] = Mh @ expm(unupper(feats.mean(axis=0))) @ Mh
+    out["mean"] = M
     return out
+
+
+def _mean_of_fold_means(means):
+    """Start of the refit's mean: the log-Euclidean mean of the fold means
+    around the first. Every matrix is in all training folds but one, so to
+    first order the fold means' log coordinates average to the mean of all
+    matrices' (their gradient sums vanish): one Newton step fewer than from
+    a fold mean."""
+    Mh, Mmh = sqrtm(means[0]), invsqrtm(means[0])
+    return Mh @ expm(np.mean([logm(Mmh @ M @ Mmh) for M in means], axis=0)) @ Mh
 
 
 # ---------------------------------------------------------------------------
@@ -779,14 +820,15 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
                 if not todo:
                     continue
                 covs = self._covariances(X, todo, lag)
-                # inverses for the folds' starting points, once per order
-                inverses = dict(zip(todo, parallel(
-                    delayed(_inverses)(covs[p]) for p in todo)))
+                # Cholesky factors and inverses (the folds' starting points),
+                # once per order
+                factors = dict(zip(todo, parallel(
+                    delayed(_factors)(covs[p]) for p in todo)))
                 tasks = [(p, k) for p in sorted(todo, reverse=True)
                          for k in range(len(splits))]
                 outs = parallel(
                     delayed(_evaluate_fold)(
-                        covs[p], inverses[p], y, splits[k][0], splits[k][1],
+                        covs[p], factors[p], y, splits[k][0], splits[k][1],
                         settings, scorer, self.search_tol, self.probability,
                         self.random_state, self.return_train_score, device)
                     for p, k in tasks)
@@ -794,15 +836,14 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
                     key = (p, lag if p > 1 else None)
                     folds = [o for (q, _), o in zip(tasks, outs) if q == p]
                     results[key] = folds
-                    refit_starts[key] = folds[-1].pop("refit_start")
-                    for f in folds[:-1]:
-                        del f["refit_start"]
+                    refit_starts[key] = _mean_of_fold_means(
+                        [f.pop("mean") for f in folds])
                     if self.verbose:
                         best = max(np.mean([f["test"][s] for f in folds])
                                    for s in range(len(settings)))
                         print(f"[AugmentedCovarianceSearchCV] order={p} lag={lag}: "
                               f"best mean score {best:.4f}")
-                del covs, inverses
+                del covs, factors
 
         self._format_results(results, orders, lags, settings, len(splits))
         self.n_splits_ = len(splits)
