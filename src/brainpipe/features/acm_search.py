@@ -756,12 +756,18 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
 
     # -- covariances ----------------------------------------------------------
 
-    def _covariances(self, X, orders, lag):
-        """``{order: covmats}`` for one lag (order 1 included if asked)."""
+    def _covariances(self, X, orders, lag, parallel=None):
+        """``{order: covmats}`` for one lag (order 1 included if asked); the
+        orders of the shared lagged sums are assembled in ``parallel`` (a
+        joblib ``Parallel``) if given."""
         if self.estimator in LAGGED_ESTIMATORS:
             products = lagged_products(X, lag, max(orders), backend=self.backend)
-            return {p: assemble_covariances(products, p, self.estimator)
-                    for p in orders}
+            covs = (parallel or Parallel(n_jobs=1))(
+                delayed(assemble_covariances)(products, p, self.estimator)
+                for p in orders)
+            return dict(zip(orders, covs))
+        # one at a time: the kernels may be parallel themselves (Numba's
+        # default threading layer must not be entered from two threads)
         return {p: epoch_covariances(X, order=p, lag=lag, estimator=self.estimator,
                                      backend=self.backend) for p in orders}
 
@@ -819,7 +825,7 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
                         if (p, lag if p > 1 else None) not in results]
                 if not todo:
                     continue
-                covs = self._covariances(X, todo, lag)
+                covs = self._covariances(X, todo, lag, parallel)
                 # Cholesky factors and inverses (the folds' starting points),
                 # once per order
                 factors = dict(zip(todo, parallel(
