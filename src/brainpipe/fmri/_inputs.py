@@ -135,7 +135,9 @@ def read_atlas_labels(path):
         raise input_error(path, "atlas label table has duplicated indices or names")
     if "network" not in table.columns:
         table["network"] = "n/a"
-    table["network"] = table["network"].fillna("n/a").astype(str)
+    # an all-empty column reads as float64: fill as objects (pandas 3 refuses
+    # a string fill value on a float column)
+    table["network"] = table["network"].astype(object).fillna("n/a").astype(str)
     return table.sort_values("index").reset_index(drop=True)[["index", "name", "network"]]
 
 
