@@ -154,3 +154,38 @@ def test_fmri_network_outputs(workflow_run):
     assert {"age", "sex"} <= set(scores["target"])
     group = (res / "group/group_report.html").read_text()
     assert "fMRI group" in group
+
+
+def test_session_level_bids_layout_is_discovered(tmp_path):
+    # sub-XX/ses-YY/func and ses-YY/anat, as many real datasets: the dry run
+    # plans the fMRI and MRI steps on the first session's files, with the
+    # confounds looked up in the same session folder
+    import yaml
+
+    config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+    bids = tmp_path / "bids"
+    config.update(bids_root=str(bids))
+    config["simulate"]["enabled"] = False
+    config["eeg"]["enabled"] = False
+    config["fmri"]["confounds"]["root"] = str(tmp_path / "confounds")
+    for key, name in (("maps", "atlas_dseg.nii.gz"), ("labels", "atlas_dseg.tsv")):
+        (tmp_path / name).touch()
+        config["fmri"]["atlas"][key] = str(tmp_path / name)
+    for ses in ("1", "2"):
+        func = bids / f"sub-07/ses-{ses}/func"
+        func.mkdir(parents=True)
+        (func / f"sub-07_ses-{ses}_task-rest_bold.nii.gz").touch()
+        conf = tmp_path / f"confounds/sub-07/ses-{ses}/func"
+        conf.mkdir(parents=True)
+        (conf / f"sub-07_ses-{ses}_task-rest_desc-confounds_timeseries.tsv").touch()
+    (bids / "sub-07/ses-1/anat").mkdir()
+    (bids / "sub-07/ses-1/anat/sub-07_ses-1_T1w.nii.gz").touch()
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/config.yaml").write_text(yaml.safe_dump(config))
+    proc = _snakemake(tmp_path, "-n", "--cores", "1", "--printshellcmds", timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "sub-07/ses-1/func/sub-07_ses-1_task-rest_bold.nii.gz" in out
+    assert "confounds/sub-07/ses-1/func/sub-07_ses-1_task-rest_desc-confounds" in out
+    assert "sub-07/ses-1/anat/sub-07_ses-1_T1w.nii.gz" in out
+    assert "ses-2_task-rest_bold" not in out

@@ -66,9 +66,11 @@ def _discover():
         if path.suffix in EEG_RAW_EXTENSIONS:
             ent = _entities(path.name)
             eeg[(ent["sub"], ent.get("ses", "1"), ent.get("run", "1"))] = path
-    for path in sorted(BIDS.glob(f"sub-*/func/*_task-{FMRI_TASK}_*bold.nii*")):
+    # with or without a session level (sub-XX/[ses-YY/]func); one resting run
+    # and one T1w per subject: the first in sorted (session, run) order
+    for path in sorted(BIDS.glob(f"sub-*/**/func/*_task-{FMRI_TASK}_*bold.nii*")):
         bold.setdefault(_entities(path.name)["sub"], path)
-    for path in sorted(BIDS.glob("sub-*/anat/*_T1w.nii*")):
+    for path in sorted(BIDS.glob("sub-*/**/anat/*_T1w.nii*")):
         t1.setdefault(_entities(path.name)["sub"], path)
     return eeg, bold, t1
 
@@ -114,9 +116,12 @@ def bold_file(wildcards):
 
 
 def confounds_path(sub):
+    """The confounds TSV beside where fMRIPrep puts it: the BOLD's folder
+    (sub-XX/[ses-YY/]func) under the confounds root."""
     root = config["fmri"]["confounds"]["root"]
-    name = Path(BOLD[sub]).name.split("_bold")[0] + "_desc-confounds_timeseries.tsv"
-    return str(Path(root) / f"sub-{sub}" / "func" / name)
+    bold = Path(BOLD[sub])
+    name = bold.name.split("_bold")[0] + "_desc-confounds_timeseries.tsv"
+    return str(Path(root) / bold.parent.relative_to(BIDS) / name)
 
 
 def confounds_file(wildcards):
