@@ -326,6 +326,24 @@ def _write_fif_runs(tmp_path, sim_runs, subject="01"):
     return files
 
 
+def test_run_pseudo_online_leaves_no_table_when_figures_fail(tmp_path, sim_runs,
+                                                           monkeypatch):
+    from brainpipe.bci import online_figures
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no display")
+
+    monkeypatch.setattr(online_figures, "write_subject_figures", broken)
+    files = _write_fif_runs(tmp_path, sim_runs[:2])
+    out = tmp_path / "out" / "sub-01_task-imagery_desc-pseudoonline_scores.tsv"
+    frag = tmp_path / "out" / "sub-01_desc-pseudoonline_fragment.json"
+    with pytest.raises(RuntimeError, match="no display"):
+        run_pseudo_online(files, "01", out, config={"pipelines": ["mdm"], "step": 0.5,
+                                                    "evaluations": ["within-session"]},
+                          fragment=frag)
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
 def test_run_pseudo_online_from_fif(tmp_path, sim_runs):
     files = _write_fif_runs(tmp_path, sim_runs[:2] + sim_runs[3:5])
     out = tmp_path / "out" / "sub-01_task-imagery_desc-pseudoonline_scores.tsv"

@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 
 from brainpipe._check import BrainpipeInputError, check_option
-from brainpipe.io.atomic import atomic_path, sidecar_path, write_json, write_sidecar, write_tsv
+from brainpipe.io.atomic import (
+    all_or_nothing,
+    atomic_path,
+    sidecar_path,
+    write_json,
+    write_sidecar,
+    write_tsv,
+)
 from brainpipe.io.derivatives import bids_name, write_dataset_description
 from brainpipe.io.validate import find_problems, validate_bids
 
@@ -31,6 +38,22 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("crash")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_all_or_nothing_removes_the_step_outputs_on_error(tmp_path):
+    old = tmp_path / "old_scores.tsv"
+    old.write_text("kept")
+    table, figure = tmp_path / "sub-01_scores.tsv", tmp_path / "sub-01_scores.png"
+    with pytest.raises(RuntimeError):
+        with all_or_nothing(table, figure, old, None):
+            write_tsv(table, pd.DataFrame({"a": [1.0]}))
+            write_sidecar(table, ["in.fif"])
+            raise RuntimeError("the figure failed")
+    # the table and its sidecar are gone; what existed before stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old_scores.tsv"]
+    with all_or_nothing(table):
+        write_tsv(table, pd.DataFrame({"a": [1.0]}))
+    assert table.exists()
 
 
 def test_write_tsv_and_sidecar(tmp_path):

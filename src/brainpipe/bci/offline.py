@@ -27,7 +27,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from .._check import check_option, check_positive_int, validate_type
-from ..io.atomic import write_sidecar, write_tsv
+from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
 from ..report.fragments import fragment_item, write_fragment
 from .dataset import BIDSMotorImagery, get_dataset, resolve_subject
 from .metrics import itr, nmcc_scorer
@@ -450,30 +450,30 @@ def run_offline(
     score_name = _primary_score(paradigm)
     chance = _chance_level(score_name, len(np.unique(y)))
     scores_png = figure_dir / f"{stem}_scores.png"
-    save_figure(
-        plot_offline_scores(results, chance=chance, score_label=score_name,
-                            title=f"sub-{label}: offline {score_name}"),
-        scores_png,
-    )
     cov_png = figure_dir / f"{stem}_covariance.png"
-    save_figure(
-        plot_class_covariances(class_covs, ch_names=epochs.ch_names,
-                               title=f"sub-{label}: class-mean covariance (all sessions)"),
-        cov_png,
-    )
-
     sources = dataset.data_path(number) if isinstance(dataset, BIDSMotorImagery) else [str(source)]
-    write_tsv(out_tsv, results)
-    write_sidecar(
-        out_tsv, sources,
-        Description="Offline (epoch-based) BCI scores from MOABB evaluations",
-        Paradigm=type(paradigm).__name__, PrimaryScore=score_name,
-        SecondsPerDecision=seconds, Seed=seed, Config=cfg,
-        ACM={k: v for k, v in acm.items()},
-    )
-    if fragment is not None:
-        _write_offline_fragment(fragment, results, out_tsv, scores_png, cov_png, acm,
-                                score_name, chance, seconds)
+    with all_or_nothing(scores_png, cov_png, out_tsv, fragment):
+        save_figure(
+            plot_offline_scores(results, chance=chance, score_label=score_name,
+                                title=f"sub-{label}: offline {score_name}"),
+            scores_png,
+        )
+        save_figure(
+            plot_class_covariances(class_covs, ch_names=epochs.ch_names,
+                                   title=f"sub-{label}: class-mean covariance (all sessions)"),
+            cov_png,
+        )
+        write_tsv(out_tsv, results)
+        write_sidecar(
+            out_tsv, sources,
+            Description="Offline (epoch-based) BCI scores from MOABB evaluations",
+            Paradigm=type(paradigm).__name__, PrimaryScore=score_name,
+            SecondsPerDecision=seconds, Seed=seed, Config=cfg,
+            ACM={k: v for k, v in acm.items()},
+        )
+        if fragment is not None:
+            _write_offline_fragment(fragment, results, out_tsv, scores_png, cov_png, acm,
+                                    score_name, chance, seconds)
     return results
 
 

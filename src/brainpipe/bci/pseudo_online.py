@@ -61,7 +61,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_m
 from sklearn.pipeline import Pipeline
 
 from .._check import check_option, check_positive_int, input_error
-from ..io.atomic import write_sidecar, write_tsv
+from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
 from .labels import IDLE, sample_labels, task_classes, window_coverage, window_labels
 from .smoothing import SMOOTHING_METHODS, smooth_decisions
 
@@ -1038,34 +1038,37 @@ def run_pseudo_online(
     else:
         sources = [getattr(inputs, "code", type(inputs).__name__)]
     note = _causality_note(cfg, preprocessed)
-    write_tsv(out_tsv, result.scores)
-    write_sidecar(
-        out_tsv,
-        sources,
-        Description="Pseudo-online BCI evaluation (Carrara et al.), with the offline "
-        "epoch score of the same pipelines on the same splits",
-        Settings={k: v for k, v in cfg.items() if k != "pipelines"},
-        Pipelines=_pipeline_summary(cfg["pipelines"]),
-        Labels=list(result.labels),
-        ITRTimeBase={
-            "pseudo-online": f"one decision per window step ({_step_seconds(result, cfg):.4g} s), "
-            "N = task classes + idle; an upper bound since overlapping windows are "
-            "not independent",
-            "offline": "one decision per task epoch (its length), N = task classes",
-        },
-        Causality=note,
-        StreamingModes={d["pipeline"]: d["mode"] for d in result.decisions},
-        ConfusionMatrices=result.confusion,
-    )
-    if decisions_tsv is not None:
-        write_tsv(decisions_tsv, decisions_table(result))
-    if fragment is not None or figure_dir is not None:
-        from .online_figures import write_subject_figures
-
-        write_subject_figures(
-            result, cfg, out_tsv, figure_dir=figure_dir, fragment=fragment,
-            notes=note,
+    # the figures' names are the figure module's; the tables and the
+    # fragment are what a later step would take for finished
+    with all_or_nothing(out_tsv, decisions_tsv, fragment):
+        write_tsv(out_tsv, result.scores)
+        write_sidecar(
+            out_tsv,
+            sources,
+            Description="Pseudo-online BCI evaluation (Carrara et al.), with the offline "
+            "epoch score of the same pipelines on the same splits",
+            Settings={k: v for k, v in cfg.items() if k != "pipelines"},
+            Pipelines=_pipeline_summary(cfg["pipelines"]),
+            Labels=list(result.labels),
+            ITRTimeBase={
+                "pseudo-online": "one decision per window step "
+                f"({_step_seconds(result, cfg):.4g} s), N = task classes + idle; an upper "
+                "bound since overlapping windows are not independent",
+                "offline": "one decision per task epoch (its length), N = task classes",
+            },
+            Causality=note,
+            StreamingModes={d["pipeline"]: d["mode"] for d in result.decisions},
+            ConfusionMatrices=result.confusion,
         )
+        if decisions_tsv is not None:
+            write_tsv(decisions_tsv, decisions_table(result))
+        if fragment is not None or figure_dir is not None:
+            from .online_figures import write_subject_figures
+
+            write_subject_figures(
+                result, cfg, out_tsv, figure_dir=figure_dir, fragment=fragment,
+                notes=note,
+            )
     return result
 
 

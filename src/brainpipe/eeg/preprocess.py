@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._check import check_file, input_error
-from ..io.atomic import atomic_path, write_sidecar, write_tsv
+from ..io.atomic import all_or_nothing, atomic_path, write_sidecar, write_tsv
 
 logger = logging.getLogger(__name__)
 
@@ -196,20 +196,21 @@ def preprocess_eeg_run(
         raw.set_annotations(mne.Annotations(ann.onset, dur, ann.description, orig_time=ann.orig_time))
 
     events = annotations_table(raw)
-    with atomic_path(out_fif) as tmp:
-        raw.save(tmp, overwrite=True, verbose="error")
-    write_tsv(out_events, events)
-    write_sidecar(
-        out_fif,
-        [source],
-        Description="Preprocessed EEG",
-        SamplingFrequency=raw.info["sfreq"],
-        Filter={"l_freq": l_freq, "h_freq": h_freq, "notch": list(notch or [])},
-        Reference=reference if reference is not None else "recording",
-        BadChannels={"flat": flat, "noisy": noisy, "interpolated": bool(bads and interpolate_bads)},
-    )
-    if fragment is not None:
-        _write_eeg_fragment(raw, events, Path(out_fif), figure_dir, fragment, flat, noisy)
+    with all_or_nothing(out_fif, out_events, fragment):
+        with atomic_path(out_fif) as tmp:
+            raw.save(tmp, overwrite=True, verbose="error")
+        write_tsv(out_events, events)
+        write_sidecar(
+            out_fif,
+            [source],
+            Description="Preprocessed EEG",
+            SamplingFrequency=raw.info["sfreq"],
+            Filter={"l_freq": l_freq, "h_freq": h_freq, "notch": list(notch or [])},
+            Reference=reference if reference is not None else "recording",
+            BadChannels={"flat": flat, "noisy": noisy, "interpolated": bool(bads and interpolate_bads)},
+        )
+        if fragment is not None:
+            _write_eeg_fragment(raw, events, Path(out_fif), figure_dir, fragment, flat, noisy)
     return raw
 
 

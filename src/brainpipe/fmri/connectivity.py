@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from .._check import check_file, check_option, input_error
-from ..io.atomic import sidecar_path, write_sidecar
+from ..io.atomic import all_or_nothing, sidecar_path, write_sidecar
 from ..report.fragments import fragment_item, write_fragment
 from ._inputs import read_atlas_labels
-from ._outputs import all_or_nothing, write_relmat
+from ._outputs import write_relmat
 from .figures import plot_connectivity_matrices
 from .timeseries import SECTION, SECTION_ORDER, read_timeseries
 

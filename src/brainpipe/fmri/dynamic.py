@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .._check import check_option, check_positive_int, input_error
-from ..io.atomic import sidecar_path, write_npz, write_sidecar, write_tsv
+from ..io.atomic import all_or_nothing, sidecar_path, write_npz, write_sidecar, write_tsv
 from ..report.fragments import fragment_item, write_fragment
-from ._outputs import all_or_nothing
 from .figures import _pyplot, draw_matrix, save_figure
 from .timeseries import SECTION_ORDER, read_timeseries
 

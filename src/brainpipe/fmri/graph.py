@@ -21,9 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .._check import input_error
-from ..io.atomic import write_sidecar, write_tsv
+from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
 from ..report.fragments import fragment_item, write_fragment
-from ._outputs import all_or_nothing
 from .timeseries import SECTION, SECTION_ORDER
 
 

@@ -26,9 +26,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 
 from .._check import check_file, check_option, input_error
-from ..io.atomic import write_sidecar, write_tsv
+from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
 from ..report.fragments import fragment_item, write_fragment
-from ._outputs import all_or_nothing
 from .dynamic import upper_triangles
 
 MODELS = ("ridge", "pca_lda", "logistic")

@@ -87,3 +87,25 @@ def _json_default(obj):
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serialisable")
+
+
+@contextlib.contextmanager
+def all_or_nothing(*paths):
+    """Remove outputs written inside the block if the block raises.
+
+    Each file is written atomically already; this makes the *set* of outputs
+    of a step atomic too, so a failure while drawing a figure does not leave
+    a table that looks finished (outside Snakemake, which would remove the
+    outputs of a failed job itself). Sidecars of the listed paths are
+    cleaned as well. Files that existed before the block are left alone.
+    """
+    paths = [Path(p) for p in paths if p is not None]
+    paths += [sidecar_path(p) for p in paths]
+    existed = {p for p in paths if p.exists()}
+    try:
+        yield
+    except BaseException:
+        for p in paths:
+            if p not in existed and p.exists():
+                p.unlink()
+        raise
