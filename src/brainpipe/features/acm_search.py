@@ -259,6 +259,8 @@ class _NumpyLogMaps:
         return (J + J.T) / 2
 
     def _tangent(self, part):
+        # rebuilt from the kept eigendecompositions rather than stored at
+        # every pass: only the last pass's log maps are features
         return [upper(_log_reconstructions(self._V[sl], self._logw[sl]))
                 for sl in part]
 
