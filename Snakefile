@@ -16,6 +16,9 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/bci.smk"
+include: "workflow/rules/models_demovae.smk"
+include: "workflow/rules/models_brainmae.smk"
+include: "workflow/rules/models_tfm.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -158,6 +158,11 @@ def _bci_pseudo_online_group(args):
     run_pseudo_online_group(args.inputs, args.output, args.figure, fragment=args.fragment)
 
 
+# -- model steps: demovae --
+# -- model steps: brainmae --
+# -- model steps: tfm --
+
+
 def _report(args):
     from .report.subject import build_group_report, build_subject_report
 
@@ -307,6 +312,10 @@ def build_parser():
     p.add_argument("--figure", required=True, help="group figure PNG")
     p.add_argument("--fragment", default=None, help="report fragment JSON")
     p.add_argument("inputs", nargs="+", help="per-subject pseudo-online scores TSVs")
+
+    # -- models: demovae --
+    # -- models: brainmae --
+    # -- models: tfm --
 
     p = add("report", _report, "assemble one subject's (or the group) HTML report from fragments")
     p.add_argument("--subject", default=None, help="subject label without 'sub-' (none: group report)")

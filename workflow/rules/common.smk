@@ -207,6 +207,9 @@ def subject_fragments(sub):
             frags.append(figure(sub, "desc-graph_fragment.json"))
     if sub in T1W:
         frags.append(figure(sub, "desc-mri_fragment.json"))
+    # -- subject fragments: demovae --
+    # -- subject fragments: brainmae --
+    # -- subject fragments: tfm --
     return frags
 
 
@@ -239,6 +242,9 @@ def group_fragments():
         frags.append(str(RES / "group/figures/desc-prediction_fragment.json"))
     if len(EEG_SUBJECTS) > 1 and BCI["pseudo_online"]["enabled"]:
         frags.append(str(RES / "group/figures/desc-pseudoonline_fragment.json"))
+    # -- group fragments: demovae --
+    # -- group fragments: brainmae --
+    # -- group fragments: tfm --
     return frags
 
 

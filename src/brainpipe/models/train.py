@@ -1,0 +1,453 @@
+"""The training loop every brainpipe model shares.
+
+One loop of our own in plain PyTorch (no Lightning: the three models need
+only what is here, and a second framework would double the install). What it
+guarantees:
+
+- **device** ``"auto"``: CUDA when torch sees a GPU, else CPU.
+- **determinism**: every random choice inside the loop (the split, the batch
+  order, the model's own sampling such as masks or latent draws) comes from
+  ``seed``. The global torch generator is re-seeded at the start of every
+  epoch from ``(seed, epoch)``, so the same seed and device give identical
+  losses, and a run resumed at epoch ``k`` draws exactly what an
+  uninterrupted run draws at epoch ``k``.
+- **mixed precision** on CUDA (``amp=True``): bfloat16 autocast where the GPU
+  supports it (no loss scaling needed), else float16 with a gradient scaler.
+  CPU runs stay in float32.
+- **validation and early stopping**: the loss on the validation set after
+  each epoch; training stops after ``patience`` epochs without an improvement
+  of at least ``min_delta``, and the best weights are restored.
+- **checkpoints** every ``checkpoint_every`` epochs, written atomically (temp
+  file then rename) and read back with ``torch.load(weights_only=True)``: a
+  killed run resumes from its last checkpoint and ends with the same weights
+  as a run that was never interrupted.
+- **progress**: a tqdm bar over epochs (on stderr, i.e. the rule's log), and
+  one TSV of per-epoch metrics that the report plots.
+
+A model plugs in by giving a *step function* ``step(module, batch) ->
+(loss, metrics)`` where ``batch`` is a tuple of tensors (rows of the arrays
+given to :meth:`Trainer.fit`) already on the device, ``loss`` a scalar tensor
+and ``metrics`` a dict of floats or 0-d tensors (loss components) logged in
+the TSV as ``train_<name>`` / ``val_<name>``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._check import check_option, check_positive_int
+
+__all__ = ["Trainer", "TrainResult", "resolve_device", "seed_everything", "load_checkpoint"]
+
+_CHECKPOINT_VERSION = 1
+
+
+def resolve_device(device="auto"):
+    """A ``torch.device`` for ``device`` (``"auto"``: CUDA if available, else CPU)."""
+    import torch
+
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for, but torch sees no CUDA device.")
+    return dev
+
+
+def seed_everything(seed):
+    """Seed torch (CPU and CUDA) and numpy's legacy global generator."""
+    import torch
+
+    torch.manual_seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+
+
+def _epoch_seed(seed, epoch):
+    # a fixed, well-spread integer per (seed, epoch); independent of resumption
+    return (int(seed) * 1_000_003 + 7_919 * (int(epoch) + 1)) % (2**63 - 1)
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns.
+
+    Attributes
+    ----------
+    history : list of dict
+        One row per epoch: ``epoch``, ``train_loss``, ``val_loss`` (NaN without
+        validation), ``lr``, the step function's metrics, ``seconds``.
+    best_epoch : int
+        Epoch whose weights were kept (0-based).
+    stopped_early : bool
+        Whether early stopping ended training before ``max_epochs``.
+    resumed_from : int or None
+        Epoch count of the checkpoint the run resumed from.
+    device : str
+        Where it trained.
+    """
+
+    history: list = field(default_factory=list)
+    best_epoch: int = -1
+    stopped_early: bool = False
+    resumed_from: int | None = None
+    device: str = "cpu"
+
+    def to_frame(self):
+        """The history as a pandas DataFrame (one row per epoch)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.history)
+
+
+class Trainer:
+    """Mini-batch training with validation, early stopping and checkpoints.
+
+    Parameters
+    ----------
+    max_epochs : int
+        Upper bound on epochs.
+    batch_size : int
+        Rows per optimisation step (the last batch of an epoch may be smaller).
+    lr : float
+        Learning rate.
+    weight_decay : float
+        Weight decay (L2 for Adam, decoupled for AdamW).
+    optimizer : {"adam", "adamw"}
+        The optimiser.
+    schedule : {"constant", "cosine"}
+        ``"cosine"`` anneals from ``lr`` to ``lr * final_lr_ratio`` over
+        ``max_epochs`` (per epoch).
+    final_lr_ratio : float
+        End of the cosine schedule relative to ``lr``.
+    val_fraction : float
+        Share of the rows held out for validation when :meth:`fit` gets no
+        explicit validation set (0 disables validation and early stopping).
+    patience : int or None
+        Epochs without improvement before stopping; None trains ``max_epochs``.
+    min_delta : float
+        Smallest decrease of the validation loss that counts as improvement.
+    shuffle : bool
+        Shuffle the training rows every epoch (from the seed).
+    grad_clip : float or None
+        Clip the gradient norm to this value.
+    seed : int
+        Drives the split, the batch order and the model's own randomness.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    amp : bool
+        Mixed precision on CUDA (ignored on CPU).
+    checkpoint : path-like or None
+        Checkpoint file; when it exists at the start of :meth:`fit`, training
+        resumes from it.
+    checkpoint_every : int
+        Write the checkpoint every this many epochs (and at the end).
+    metrics_tsv : path-like or None
+        Where to write the per-epoch history (atomically, after every epoch).
+    progress : bool
+        Show a tqdm progress bar (stderr).
+    desc : str
+        Label of the progress bar.
+    """
+
+    def __init__(
+        self,
+        max_epochs=100,
+        batch_size=64,
+        lr=1e-3,
+        weight_decay=0.0,
+        optimizer="adam",
+        schedule="constant",
+        final_lr_ratio=0.01,
+        val_fraction=0.2,
+        patience=None,
+        min_delta=0.0,
+        shuffle=True,
+        grad_clip=None,
+        seed=0,
+        device="auto",
+        amp=True,
+        checkpoint=None,
+        checkpoint_every=10,
+        metrics_tsv=None,
+        progress=True,
+        desc="training",
+    ):
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.final_lr_ratio = final_lr_ratio
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.min_delta = min_delta
+        self.shuffle = shuffle
+        self.grad_clip = grad_clip
+        self.seed = seed
+        self.device = device
+        self.amp = amp
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.metrics_tsv = metrics_tsv
+        self.progress = progress
+        self.desc = desc
+
+    # -- pieces -------------------------------------------------------------
+
+    def _check(self):
+        check_positive_int(self.max_epochs, "max_epochs")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.checkpoint_every, "checkpoint_every")
+        check_option("optimizer", self.optimizer, ("adam", "adamw"))
+        check_option("schedule", self.schedule, ("constant", "cosine"))
+        if not (0.0 <= float(self.val_fraction) < 1.0):
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}.")
+        if not (float(self.lr) > 0 and math.isfinite(float(self.lr))):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}.")
+        if self.patience is not None:
+            check_positive_int(self.patience, "patience")
+
+    def split(self, n):
+        """Indices ``(train, val)`` of ``n`` rows for the configured ``val_fraction``.
+
+        The split is drawn from the seed alone, so the same seed gives the same
+        split (and a resumed run the same one).
+        """
+        rng = np.random.default_rng([int(self.seed), 0x5EED])
+        perm = rng.permutation(n)
+        n_val = int(round(float(self.val_fraction) * n))
+        if self.val_fraction > 0 and n_val == 0 and n >= 2:
+            n_val = 1
+        if n - n_val < 1:
+            raise ValueError(f"Too few rows ({n}) to hold out val_fraction={self.val_fraction}.")
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+    def _make_optimizer(self, module):
+        import torch
+
+        params = [p for p in module.parameters() if p.requires_grad]
+        cls = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
+        return cls(params, lr=float(self.lr), weight_decay=float(self.weight_decay))
+
+    def _lr_at(self, epoch):
+        if self.schedule == "constant" or self.max_epochs <= 1:
+            return float(self.lr)
+        lo = float(self.lr) * float(self.final_lr_ratio)
+        t = epoch / (self.max_epochs - 1)
+        return lo + 0.5 * (float(self.lr) - lo) * (1 + math.cos(math.pi * t))
+
+    # -- the loop -----------------------------------------------------------
+
+    def fit(self, module, step, arrays, val_arrays=None):
+        """Train ``module`` in place; return a :class:`TrainResult`.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            The model; moved to the device.
+        step : callable
+            ``step(module, batch) -> (loss, metrics)``; ``batch`` is a tuple of
+            tensors on the device (one per array, the same rows).
+        arrays : sequence of array-like
+            Training data, each of shape ``(n_rows, ...)``.
+        val_arrays : sequence of array-like or None
+            Explicit validation data; without it ``val_fraction`` of ``arrays``
+            is held out (drawn from the seed).
+        """
+        import torch
+
+        self._check()
+        device = resolve_device(self.device)
+        tensors = [torch.as_tensor(np.asarray(a)) for a in arrays]
+        n = len(tensors[0])
+        if any(len(t) != n for t in tensors):
+            raise ValueError("All training arrays must have the same number of rows.")
+        if val_arrays is None and self.val_fraction > 0:
+            tr, va = self.split(n)
+            val = [t[va] for t in tensors]
+            tensors = [t[tr] for t in tensors]
+        elif val_arrays is not None:
+            val = [torch.as_tensor(np.asarray(a)) for a in val_arrays]
+        else:
+            val = None
+        tensors = [t.to(device) for t in tensors]
+        val = [t.to(device) for t in val] if val is not None else None
+
+        module.to(device)
+        seed_everything(self.seed)
+        opt = self._make_optimizer(module)
+        use_amp = bool(self.amp) and device.type == "cuda"
+        amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+        result = TrainResult(device=str(device))
+        start_epoch, best_val, best_state, bad = 0, math.inf, None, 0
+        ckpt = Path(self.checkpoint) if self.checkpoint else None
+        if ckpt is not None and ckpt.exists():
+            state = load_checkpoint(ckpt, map_location=device)
+            module.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            scaler.load_state_dict(state["scaler"])
+            start_epoch = int(state["epoch"])
+            best_val = float(state["best_val"])
+            best_state = state["best_model"]
+            bad = int(state["bad_epochs"])
+            result.history = [dict(r) for r in state["history"]]
+            result.best_epoch = int(state["best_epoch"])
+            result.resumed_from = start_epoch
+            if state.get("stopped", False):
+                result.stopped_early = True
+                start_epoch = self.max_epochs
+
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.max_epochs, initial=start_epoch, desc=self.desc, mininterval=1.0, dynamic_ncols=True)
+        stopped = result.stopped_early
+        epoch = start_epoch
+        for epoch in range(start_epoch, self.max_epochs):
+            t0 = time.perf_counter()
+            torch.manual_seed(_epoch_seed(self.seed, epoch))
+            lr = self._lr_at(epoch)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            module.train()
+            n_tr = len(tensors[0])
+            order = torch.randperm(n_tr, device="cpu") if self.shuffle else torch.arange(n_tr)
+            order = order.to(device)
+            sums, count = {}, 0
+            for b0 in range(0, n_tr, int(self.batch_size)):
+                idx = order[b0 : b0 + int(self.batch_size)]
+                batch = tuple(t[idx] for t in tensors)
+                opt.zero_grad(set_to_none=True)
+                with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
+                    loss, metrics = step(module, batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"{self.desc}: the training loss became {float(loss.detach())} at epoch {epoch}; "
+                        "lower the learning rate or check the input for NaN/inf."
+                    )
+                scaler.scale(loss).backward()
+                if self.grad_clip:
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(module.parameters(), float(self.grad_clip))
+                scaler.step(opt)
+                scaler.update()
+                _accumulate(sums, {"loss": loss, **metrics}, len(idx))
+                count += len(idx)
+            row = {"epoch": epoch, "lr": lr}
+            row.update({f"train_{k}": v / count for k, v in sums.items()})
+            if val is not None and len(val[0]):
+                row.update({f"val_{k}": v for k, v in self.evaluate(module, step, val, device).items()})
+            else:
+                row["val_loss"] = float("nan")
+            row["seconds"] = time.perf_counter() - t0
+            result.history.append(row)
+
+            monitored = row["val_loss"] if math.isfinite(row["val_loss"]) else row["train_loss"]
+            if monitored < best_val - float(self.min_delta):
+                best_val, bad, result.best_epoch = monitored, 0, epoch
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            else:
+                bad += 1
+            stopped = self.patience is not None and bad >= int(self.patience)
+            if bar is not None:
+                bar.set_postfix(train=f"{row['train_loss']:.4g}", val=f"{row['val_loss']:.4g}", refresh=False)
+                bar.update(1)
+            if self.metrics_tsv:
+                _write_history(self.metrics_tsv, result.history)
+            last = stopped or epoch + 1 == self.max_epochs
+            if ckpt is not None and ((epoch + 1) % int(self.checkpoint_every) == 0 or last):
+                self._save(ckpt, module, opt, scaler, epoch + 1, best_val, best_state, bad, result, stopped)
+            if stopped:
+                result.stopped_early = True
+                break
+        if bar is not None:
+            bar.close()
+        if best_state is not None:
+            module.load_state_dict(best_state)
+        module.eval()
+        if self.metrics_tsv and result.history:
+            _write_history(self.metrics_tsv, result.history)
+        return result
+
+    @staticmethod
+    def evaluate(module, step, arrays, device=None, batch_size=1024):
+        """Mean loss and metrics of ``step`` over ``arrays`` (no gradients, eval mode).
+
+        Randomness inside ``step`` (masks, samples) is drawn from a generator
+        state restored afterwards, so evaluating does not change what the next
+        training epoch draws.
+        """
+        import torch
+
+        was_training = module.training
+        module.eval()
+        sums, count = {}, 0
+        with torch.random.fork_rng(devices=[device] if device is not None and device.type == "cuda" else []):
+            torch.manual_seed(0)
+            with torch.no_grad():
+                n = len(arrays[0])
+                for b0 in range(0, n, batch_size):
+                    batch = tuple(a[b0 : b0 + batch_size] for a in arrays)
+                    loss, metrics = step(module, batch)
+                    _accumulate(sums, {"loss": loss, **metrics}, len(batch[0]))
+                    count += len(batch[0])
+        module.train(was_training)
+        return {k: v / count for k, v in sums.items()}
+
+    def _save(self, path, module, opt, scaler, epoch, best_val, best_state, bad, result, stopped):
+        import torch
+
+        from ..io.atomic import atomic_path
+
+        state = {
+            "version": _CHECKPOINT_VERSION,
+            "model": module.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scaler": scaler.state_dict(),
+            "epoch": int(epoch),
+            "best_val": float(best_val),
+            "best_model": best_state if best_state is not None else module.state_dict(),
+            "best_epoch": int(result.best_epoch),
+            "bad_epochs": int(bad),
+            "history": [dict(r) for r in result.history],
+            "stopped": bool(stopped),
+        }
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """Read a checkpoint with ``torch.load(weights_only=True)`` (no pickled code)."""
+    import torch
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # a torn or foreign file: say which one
+        raise ValueError(f"Cannot read the checkpoint {path}: {err}") from err
+    if not isinstance(state, dict) or state.get("version") != _CHECKPOINT_VERSION:
+        raise ValueError(f"{path} is not a brainpipe training checkpoint (version {_CHECKPOINT_VERSION}).")
+    return state
+
+
+def _accumulate(sums, metrics, weight):
+    for k, v in metrics.items():
+        v = float(v.detach()) if hasattr(v, "detach") else float(v)
+        sums[k] = sums.get(k, 0.0) + v * weight
+
+
+def _write_history(path, history):
+    import pandas as pd
+
+    from ..io.atomic import write_tsv
+
+    write_tsv(path, pd.DataFrame(history))

@@ -1,0 +1,1 @@
+# brainmae: group-level training and its downstream rules (brainpipe.models).

@@ -1,0 +1,1 @@
+# demovae: group-level training and its downstream rules (brainpipe.models).

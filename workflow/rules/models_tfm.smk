@@ -1,0 +1,1 @@
+# tfm: group-level training and its downstream rules (brainpipe.models).
