@@ -19,8 +19,8 @@ rule bci_offline:
         mem_mb=4000,
         runtime=60,
     shell:
-        "brainpipe bci-offline --subject {wildcards.sub} --output {output.tsv} --fragment {output.fragment}"
-        " --seed {params.seed} --opts {params.opts} {input.runs} > {log} 2>&1"
+        "brainpipe bci-offline --subject {wildcards.sub:q} --output {output.tsv:q} --fragment {output.fragment:q}"
+        " --seed {params.seed:q} --opts {params.opts:q} {input.runs:q} > {log:q} 2>&1"
 
 
 # Pseudo-online reads the raw runs and filters them forward-only
@@ -42,8 +42,8 @@ rule bci_pseudo_online:
         mem_mb=4000,
         runtime=60,
     shell:
-        "brainpipe bci-pseudo-online --subject {wildcards.sub} --bids-root {params.root}"
-        " --output {output.tsv} --fragment {output.fragment} --opts {params.opts} > {log} 2>&1"
+        "brainpipe bci-pseudo-online --subject {wildcards.sub:q} --bids-root {params.root:q}"
+        " --output {output.tsv:q} --fragment {output.fragment:q} --opts {params.opts:q} > {log:q} 2>&1"
 
 
 rule bci_pseudo_online_group:
@@ -58,5 +58,5 @@ rule bci_pseudo_online_group:
     log:
         str(LOGS / "bci_pseudo_online_group/group.log"),
     shell:
-        "brainpipe bci-pseudo-online-group --output {output.tsv} --figure {output.figure}"
-        " --fragment {output.fragment} {input} > {log} 2>&1"
+        "brainpipe bci-pseudo-online-group --output {output.tsv:q} --figure {output.figure:q}"
+        " --fragment {output.fragment:q} {input:q} > {log:q} 2>&1"

@@ -24,7 +24,11 @@ wildcard_constraints:
 
 
 def opts(*keys, only=None, **extra):
-    """Shell-quoted JSON of a config slice (config[k1][k2]...) plus extras.
+    """JSON of a config slice (config[k1][k2]...) plus extras, keys sorted.
+
+    Rules pass it as ``{params.opts:q}`` (shell-quoted by Snakemake). Sorted
+    keys: overriding a value with the same value changes no parameter, so
+    nothing reruns.
 
     Its keys are the keyword arguments of the step's Python function; the
     workflow switch "enabled" is not passed on.
@@ -33,7 +37,7 @@ def opts(*keys, only=None, **extra):
     for key in keys:
         node = node[key]
     node = {k: v for k, v in node.items() if k != "enabled" and (only is None or k in only)}
-    return shlex.quote(json.dumps({**node, **extra}))
+    return json.dumps({**node, **extra}, sort_keys=True)
 
 
 def _entities(name):

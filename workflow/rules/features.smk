@@ -18,8 +18,8 @@ rule eeg_covariances:
         mem_mb=2000,
         runtime=20,
     shell:
-        "brainpipe eeg-covariances --output {output.npz} --fragment {output.fragment}"
-        " --opts {params.opts} {input.runs} > {log} 2>&1"
+        "brainpipe eeg-covariances --output {output.npz:q} --fragment {output.fragment:q}"
+        " --opts {params.opts:q} {input.runs:q} > {log:q} 2>&1"
 
 
 rule fmri_connectivity:
@@ -35,13 +35,13 @@ rule fmri_connectivity:
     log:
         str(LOGS / "fmri_connectivity/sub-{sub}.log"),
     params:
-        kinds=shlex.quote(json.dumps(FC_KINDS)),
+        kinds=json.dumps(FC_KINDS),
     resources:
         mem_mb=2000,
         runtime=10,
     shell:
-        "brainpipe fmri-connectivity --timeseries {input.tsv} --labels {input.labels} --kinds {params.kinds}"
-        " --figure {output.figure} --fragment {output.fragment} --outputs {output.relmats} > {log} 2>&1"
+        "brainpipe fmri-connectivity --timeseries {input.tsv:q} --labels {input.labels:q} --kinds {params.kinds:q}"
+        " --figure {output.figure:q} --fragment {output.fragment:q} --outputs {output.relmats:q} > {log:q} 2>&1"
 
 
 rule fmri_tangent:
@@ -61,8 +61,8 @@ rule fmri_tangent:
         mem_mb=4000,
         runtime=20,
     shell:
-        "brainpipe fmri-group-connectivity --group {output.group} --outputs {output.relmats}"
-        " --labels {input.labels} --figure {output.figure} --fragment {output.fragment} --timeseries {input.timeseries} > {log} 2>&1"
+        "brainpipe fmri-group-connectivity --group {output.group:q} --outputs {output.relmats:q}"
+        " --labels {input.labels:q} --figure {output.figure:q} --fragment {output.fragment:q} --timeseries {input.timeseries:q} > {log:q} 2>&1"
 
 
 rule fmri_graph:
@@ -81,9 +81,9 @@ rule fmri_graph:
     params:
         opts=opts("fmri", "graph"),
     shell:
-        "brainpipe fmri-graph --relmat {input.relmat} --labels {input.labels} --nodes {output.nodes}"
-        " --network {output.network} --figure {output.figure} --fragment {output.fragment}"
-        " --opts {params.opts} > {log} 2>&1"
+        "brainpipe fmri-graph --relmat {input.relmat:q} --labels {input.labels:q} --nodes {output.nodes:q}"
+        " --network {output.network:q} --figure {output.figure:q} --fragment {output.fragment:q}"
+        " --opts {params.opts:q} > {log:q} 2>&1"
 
 
 rule fmri_dynamic:
@@ -105,9 +105,9 @@ rule fmri_dynamic:
         mem_mb=4000,
         runtime=30,
     shell:
-        "brainpipe fmri-dynamic --states {output.states} --metrics {output.metrics} --labels-out {output.labels}"
-        " --figure {output.figure} --fragment {output.fragment} --opts {params.opts}"
-        " --timeseries {input} > {log} 2>&1"
+        "brainpipe fmri-dynamic --states {output.states:q} --metrics {output.metrics:q} --labels-out {output.labels:q}"
+        " --figure {output.figure:q} --fragment {output.fragment:q} --opts {params.opts:q}"
+        " --timeseries {input:q} > {log:q} 2>&1"
 
 
 rule fmri_predict:
@@ -129,6 +129,6 @@ rule fmri_predict:
         mem_mb=4000,
         runtime=60,
     shell:
-        "brainpipe fmri-predict --participants {input.participants} --output {output.tsv}"
-        " --predictions {output.predictions} --figure {output.figure} --fragment {output.fragment}"
-        " --opts {params.opts} {input.relmats} > {log} 2>&1"
+        "brainpipe fmri-predict --participants {input.participants:q} --output {output.tsv:q}"
+        " --predictions {output.predictions:q} --figure {output.figure:q} --fragment {output.fragment:q}"
+        " --opts {params.opts:q} {input.relmats:q} > {log:q} 2>&1"

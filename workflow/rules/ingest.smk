@@ -16,7 +16,7 @@ if SIM["enabled"]:
             seed=config["seed"],
             opts=opts("simulate"),
         shell:
-            "brainpipe simulate --output $(dirname {output.description}) --seed {params.seed} --opts {params.opts} > {log} 2>&1"
+            "brainpipe simulate --output \"$(dirname {output.description:q})\" --seed {params.seed:q} --opts {params.opts:q} > {log:q} 2>&1"
 
 else:
 
@@ -34,4 +34,4 @@ rule dataset_description:
     params:
         source=str(BIDS),
     shell:
-        "brainpipe dataset-description --output-dir $(dirname {output}) --sources {params.source} > {log} 2>&1"
+        "brainpipe dataset-description --output-dir \"$(dirname {output:q})\" --sources {params.source:q} > {log:q} 2>&1"

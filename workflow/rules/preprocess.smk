@@ -19,8 +19,8 @@ rule preprocess_eeg:
         mem_mb=2000,
         runtime=20,
     shell:
-        "brainpipe preprocess-eeg --input {input.raw} --output {output.fif} --events {output.events}"
-        " --fragment {output.fragment} --opts {params.opts} > {log} 2>&1"
+        "brainpipe preprocess-eeg --input {input.raw:q} --output {output.fif:q} --events {output.events:q}"
+        " --fragment {output.fragment:q} --opts {params.opts:q} > {log:q} 2>&1"
 
 
 rule fmri_timeseries:
@@ -47,9 +47,9 @@ rule fmri_timeseries:
         mem_mb=3000,
         runtime=20,
     shell:
-        "brainpipe fmri-timeseries --bold {input.bold} --confounds {input.confounds} --atlas {input.atlas}"
-        " --labels {input.labels} --output {output.tsv} --figure {output.figure} --fragment {output.fragment}"
-        " --opts {params.opts} > {log} 2>&1"
+        "brainpipe fmri-timeseries --bold {input.bold:q} --confounds {input.confounds:q} --atlas {input.atlas:q}"
+        " --labels {input.labels:q} --output {output.tsv:q} --figure {output.figure:q} --fragment {output.fragment:q}"
+        " --opts {params.opts:q} > {log:q} 2>&1"
 
 
 rule mri_qc:
@@ -69,6 +69,6 @@ rule mri_qc:
         mem_mb=3000,
         runtime=20,
     shell:
-        "brainpipe mri-qc --t1 {input.t1} --mask {output.mask} --metrics {output.metrics}"
-        " --figure {output.figure} --figure-background {output.figure_background}"
-        " --fragment {output.fragment} > {log} 2>&1"
+        "brainpipe mri-qc --t1 {input.t1:q} --mask {output.mask:q} --metrics {output.metrics:q}"
+        " --figure {output.figure:q} --figure-background {output.figure_background:q}"
+        " --fragment {output.fragment:q} > {log:q} 2>&1"

@@ -14,7 +14,7 @@ rule report:
         mem_mb=2000,
         runtime=10,
     shell:
-        "brainpipe report --subject {wildcards.sub} --output {output} {input} > {log} 2>&1"
+        "brainpipe report --subject {wildcards.sub:q} --output {output:q} {input:q} > {log:q} 2>&1"
 
 
 rule group_report:
@@ -30,4 +30,4 @@ rule group_report:
         mem_mb=2000,
         runtime=10,
     shell:
-        "brainpipe report --output {output} {input} > {log} 2>&1"
+        "brainpipe report --output {output:q} {input:q} > {log:q} 2>&1"
