@@ -47,10 +47,30 @@ def _simulate(args):
 
 
 def _validate(args):
-    from .io.validate import validate_bids
+    from pathlib import Path
 
-    validate_bids(args.bids_root, demographics=tuple(args.demographics), official=args.official)
-    print(f"{args.bids_root}: no problems found")
+    from .io.validate import load_config, validate_bids, validate_config
+
+    config = None
+    if args.config_json is not None:
+        try:
+            config = json.loads(args.config_json)
+        except json.JSONDecodeError as err:
+            raise BrainpipeInputError(f"--config-json: not valid JSON ({err})") from err
+    elif args.configfile:
+        # merged over the workflow's default, as `snakemake --configfile` does
+        base = Path("config/config.yaml")
+        use_base = base.is_file() and all(Path(c).resolve() != base.resolve() for c in args.configfile)
+        config = load_config(args.configfile, base=base if use_base else None)
+    if args.config_only:
+        if config is None:
+            raise BrainpipeInputError("--config-only needs --configfile or --config-json")
+        validate_config(config)
+        print("config: no problems found")
+        return
+    validate_bids(args.bids_root, demographics=tuple(args.demographics), official=args.official,
+                  config=config, read_data=not args.headers_only)
+    print(f"{args.bids_root}: no problems found" + (" (with the config's checks)" if config else ""))
 
 
 def _preprocess_eeg(args):
@@ -202,10 +222,18 @@ def build_parser():
     p.add_argument("--subjects", type=int, default=None, help="number of subjects (fMRI/T1)")
     add_opts(p)
 
-    p = add("validate", _validate, "check a BIDS input dataset up front")
+    p = add("validate", _validate, "check a BIDS input dataset (and a workflow config) up front")
     p.add_argument("bids_root")
     p.add_argument("--demographics", nargs="*", default=["age", "sex"], help="participants.tsv columns required")
     p.add_argument("--official", action="store_true", help="also run the official BIDS validator")
+    p.add_argument("--configfile", action="append", default=[], metavar="CONFIG",
+                   help="workflow config YAML to check against the data (repeatable; merged over "
+                   "./config/config.yaml when it exists, as snakemake --configfile merges)")
+    p.add_argument("--config-json", default=None, help="the merged workflow config as JSON (what onstart passes)")
+    p.add_argument("--config-only", action="store_true",
+                   help="check only the config (data not written yet, e.g. the simulated demo)")
+    p.add_argument("--headers-only", action="store_true",
+                   help="check headers and file sizes only, do not read the samples")
 
     p = add("preprocess-eeg", _preprocess_eeg, "preprocess one BIDS EEG run with MNE")
     p.add_argument("--input", required=True, help="BIDS EEG recording")

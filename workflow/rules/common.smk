@@ -40,10 +40,22 @@ def opts(*keys, only=None, **extra):
     return json.dumps({**node, **extra}, sort_keys=True)
 
 
-def _entities(name):
-    """Parse BIDS entities of a file name into a dict."""
-    stem = name.split(".")[0]
-    return dict(part.split("-", 1) for part in stem.split("_") if "-" in part)
+def _entities(path):
+    """Parse BIDS entities of a file name into a dict.
+
+    Entity values become wildcards and parts of output names: a value that
+    is not a BIDS label (letters and digits: no spaces, no shell syntax)
+    stops the run here, before any job, naming the file.
+    """
+    stem = Path(path).name.split(".")[0]
+    ent = dict(part.split("-", 1) for part in stem.split("_") if "-" in part)
+    bad = {k: v for k, v in ent.items() if not (k.isalnum() and v.isalnum() and k.isascii() and v.isascii())}
+    if bad:
+        raise ValueError(
+            f"{path}: entity values {bad} are not valid BIDS labels (letters and digits only); "
+            "rename the file (`brainpipe validate BIDS_ROOT` lists every such name)"
+        )
+    return ent
 
 
 def _discover():
@@ -68,14 +80,14 @@ def _discover():
         return eeg, bold, t1
     for path in sorted(BIDS.glob(f"sub-*/**/eeg/*_task-{EEG_TASK}_*eeg.*")):
         if path.suffix in EEG_RAW_EXTENSIONS:
-            ent = _entities(path.name)
+            ent = _entities(path)
             eeg[(ent["sub"], ent.get("ses", "1"), ent.get("run", "1"))] = path
     # with or without a session level (sub-XX/[ses-YY/]func); one resting run
     # and one T1w per subject: the first in sorted (session, run) order
     for path in sorted(BIDS.glob(f"sub-*/**/func/*_task-{FMRI_TASK}_*bold.nii*")):
-        bold.setdefault(_entities(path.name)["sub"], path)
+        bold.setdefault(_entities(path)["sub"], path)
     for path in sorted(BIDS.glob("sub-*/**/anat/*_T1w.nii*")):
-        t1.setdefault(_entities(path.name)["sub"], path)
+        t1.setdefault(_entities(path)["sub"], path)
     return eeg, bold, t1
 
 
@@ -250,6 +262,16 @@ def group_fragments():
     # -- group fragments: brainmae --
     # -- group fragments: tfm --
     return frags
+
+
+def validate_command(config_only=False):
+    """The `brainpipe validate` call run onstart: the data (unless still to be
+    simulated) and the merged config, before any job."""
+    cmd = ["brainpipe", "validate", str(BIDS), "--config-json", json.dumps(config, sort_keys=True)]
+    if config_only:
+        cmd.append("--config-only")
+    # shell() formats {...} fields: double the braces of the JSON
+    return shlex.join(cmd).replace("{", "{{").replace("}", "}}")
 
 
 def simulated_files():

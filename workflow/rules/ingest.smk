@@ -1,5 +1,6 @@
 # Ingest: the simulated demo dataset (when enabled) and the derivatives' own
-# dataset_description.json. Real datasets are checked up front by onstart.
+# dataset_description.json. onstart runs `brainpipe validate` first: the data
+# and the merged config (the config alone for the demo, simulated by a job).
 
 
 if SIM["enabled"]:
@@ -18,10 +19,15 @@ if SIM["enabled"]:
         shell:
             "brainpipe simulate --output \"$(dirname {output.description:q})\" --seed {params.seed:q} --opts {params.opts:q} > {log:q} 2>&1"
 
+    # the data are written by the first job: check the config alone
+    onstart:
+        shell(validate_command(config_only=True))
+
 else:
 
+    # every up-front check of the data and of the config, before any job
     onstart:
-        shell(f"brainpipe validate {shlex.quote(str(BIDS))}")
+        shell(validate_command())
 
 
 rule dataset_description:

@@ -132,6 +132,11 @@ DEFAULT_CONFIG = {
     "use_kernels": True,  # covariance pipelines through the streaming kernels
     "task": "imagery",  # BIDS task (BIDS root / FIF inputs)
     "events": None,  # cue names -> codes (BIDS/FIF inputs); None = dataset default
+    # bad channels of each run, handled as EEG preprocessing does (the
+    # eeg.preprocess keys; l_freq/h_freq only band the copy the statistics
+    # are computed on); None skips the handling (NaN samples still stop)
+    "bad_channels": {"flat_threshold": 1e-7, "noisy_z": 5.0, "interpolate_bads": True,
+                     "l_freq": 1.0, "h_freq": 40.0},
 }
 
 
@@ -156,6 +161,10 @@ class ContinuousRun:
     ch_names : list of str
     source : str
         Where the run came from (file name or dataset code).
+    bad_channels : dict
+        What :func:`brainpipe.eeg.preprocess.handle_bad_channels` did
+        (flat, noisy, marked, interpolated, dropped channel names); empty
+        when no handling was asked for.
     """
 
     subject: str
@@ -166,13 +175,15 @@ class ContinuousRun:
     events: pd.DataFrame
     ch_names: list = field(default_factory=list)
     source: str = ""
+    bad_channels: dict = field(default_factory=dict)
 
     @property
     def n_times(self):
         return self.data.shape[1]
 
 
-def run_from_raw(raw, subject, session, run, *, event_id=None, tmin=0.0, tmax=None, source=""):
+def run_from_raw(raw, subject, session, run, *, event_id=None, tmin=0.0, tmax=None, source="",
+                 bad_channels=None):
     """Build a :class:`ContinuousRun` from an MNE raw.
 
     Cues come from the annotations whose description is in ``event_id``
@@ -193,6 +204,13 @@ def run_from_raw(raw, subject, session, run, *, event_id=None, tmin=0.0, tmax=No
         annotation's duration.
     source : str
         Name of the file or dataset, for messages.
+    bad_channels : dict | None
+        Handle flat, noisy and marked bad channels as EEG preprocessing
+        does (keys ``flat_threshold``, ``noisy_z``, ``interpolate_bads`` of
+        :func:`brainpipe.eeg.preprocess.handle_bad_channels`, and ``l_freq``,
+        ``h_freq`` of the band-passed copy the statistics are computed on).
+        None drops the channels marked bad and detects nothing. NaN or
+        infinite samples stop with an error naming ``source`` either way.
 
     Returns
     -------
@@ -245,6 +263,7 @@ def run_from_raw(raw, subject, session, run, *, event_id=None, tmin=0.0, tmax=No
     events = pd.DataFrame(
         {"onset": start, "duration": duration, "trial_type": cues["trial_type"]}
     ).reset_index(drop=True)
+    raw, record = _clean_channels(raw, source or "raw", bad_channels)
     picks = mne.pick_types(raw.info, eeg=True, exclude="bads")
     if len(picks) == 0:
         raise input_error(source or "raw", "has no good EEG channels")
@@ -258,10 +277,65 @@ def run_from_raw(raw, subject, session, run, *, event_id=None, tmin=0.0, tmax=No
         events=events,
         ch_names=[raw.ch_names[i] for i in picks],
         source=str(source),
+        bad_channels=record,
     )
 
 
-def load_runs(inputs, subject, *, tmin=None, tmax=None, task="imagery", events=None):
+def _clean_channels(raw, source, bad_channels):
+    """EEG channels of ``raw`` with NaN checked and bad channels handled.
+
+    Returns a new raw (the caller's is left alone) and the record of what
+    was done; see :func:`run_from_raw`.
+    """
+    from ..eeg.integrity import check_recording
+    from ..eeg.preprocess import check_finite, handle_bad_channels
+
+    fname = Path(raw.filenames[0]) if raw.filenames and raw.filenames[0] else None
+    if fname is not None and fname.suffix.lower() == ".eeg":  # BrainVision data: its header
+        fname = fname.with_suffix(".vhdr")
+    if fname is not None and fname.suffix.lower() in (".vhdr", ".edf", ".bdf") and fname.exists():
+        # a BIDS recording cut short: refuse it, as preprocessing does
+        check_recording(fname, n_samples=raw.n_times, sfreq=raw.info["sfreq"])
+    raw = raw.copy().pick("eeg", exclude=[])
+    check_finite(raw, source)
+    if bad_channels is None:
+        return raw, {}
+    unknown = set(bad_channels) - {"flat_threshold", "noisy_z", "interpolate_bads", "l_freq", "h_freq"}
+    if unknown:
+        raise ValueError(f"Unknown bad_channels keys {sorted(unknown)} (pseudo-online config).")
+    l_freq, h_freq = bad_channels.get("l_freq"), bad_channels.get("h_freq")
+    detect_on = raw
+    if l_freq is not None or h_freq is not None:
+        detect_on = raw.copy().filter(l_freq, h_freq, verbose="error")
+    record = handle_bad_channels(
+        raw, source, flat_threshold=bad_channels.get("flat_threshold", 1e-7),
+        noisy_z=bad_channels.get("noisy_z", 5.0),
+        interpolate_bads=bad_channels.get("interpolate_bads", True), detect_on=detect_on,
+    )
+    return raw, record
+
+
+def _common_channels(runs):
+    """Restrict runs to their shared channels when bad-channel drops made them differ."""
+    if all(r.ch_names == runs[0].ch_names for r in runs):
+        return runs
+    dropped = {c for r in runs for c in r.bad_channels.get("dropped", [])}
+    common = [c for c in runs[0].ch_names if all(c in r.ch_names for r in runs)]
+    if any(set(r.ch_names) - set(common) - dropped for r in runs):
+        return runs  # differ for another reason: _check_same_montage names the run
+    out = []
+    for r in runs:
+        idx = [r.ch_names.index(c) for c in common]
+        extra = [c for c in r.ch_names if c not in common]
+        record = {**r.bad_channels, "dropped_in_other_runs": extra}
+        out.append(ContinuousRun(r.subject, r.session, r.run, r.data[idx], r.sfreq, r.events,
+                                 common, r.source, record))
+    log.warning("channels %s were dropped in some runs: every run keeps only %d shared channels",
+                sorted(dropped), len(common))
+    return out
+
+
+def load_runs(inputs, subject, *, tmin=None, tmax=None, task="imagery", events=None, bad_channels=None):
     """Read every continuous run of one subject.
 
     Parameters
@@ -278,6 +352,9 @@ def load_runs(inputs, subject, *, tmin=None, tmax=None, task="imagery", events=N
         BIDS task (FIF / BIDS root inputs).
     events : dict | list | None
         Cue names (FIF / BIDS root inputs); None keeps the dataset default.
+    bad_channels : dict | None
+        Bad-channel handling of every run (see :func:`run_from_raw`). When a
+        channel is dropped in one run, every run of the subject drops it.
 
     Returns
     -------
@@ -319,11 +396,21 @@ def load_runs(inputs, subject, *, tmin=None, tmax=None, task="imagery", events=N
                     event_id=dataset.event_id,
                     tmin=tmin,
                     tmax=tmax,
-                    source=f"{dataset.code} sub-{label} ses-{session} run-{run}",
+                    source=_run_source(data[session][run], dataset, label, session, run),
+                    bad_channels=bad_channels,
                 )
             )
+    runs = _common_channels(runs)
     _check_same_montage(runs)
     return runs
+
+
+def _run_source(raw, dataset, label, session, run):
+    """The run's file when it has one (BIDS/FIF inputs), else dataset and keys."""
+    fname = Path(raw.filenames[0]) if raw.filenames and raw.filenames[0] else None
+    if fname is not None and fname.suffix.lower() == ".eeg":
+        fname = fname.with_suffix(".vhdr")
+    return str(fname) if fname is not None else f"{dataset.code} sub-{label} ses-{session} run-{run}"
 
 
 def _check_same_montage(runs):
@@ -1011,7 +1098,7 @@ def run_pseudo_online(
     """
     cfg = resolve_config(config)
     runs = load_runs(inputs, subject, tmin=cfg["tmin"], tmax=cfg["tmax"],
-                     task=cfg["task"], events=cfg["events"])
+                     task=cfg["task"], events=cfg["events"], bad_channels=cfg["bad_channels"])
     result = evaluate_pseudo_online(
         runs,
         cfg["pipelines"],
@@ -1058,6 +1145,7 @@ def run_pseudo_online(
             },
             Causality=note,
             StreamingModes={d["pipeline"]: d["mode"] for d in result.decisions},
+            BadChannels={f"ses-{r.session}_run-{r.run}": r.bad_channels for r in runs},
             ConfusionMatrices=result.confusion,
         )
         if decisions_tsv is not None:

@@ -10,6 +10,7 @@ offline epochs and pseudo-online window labels come from one source.
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from .._check import check_file, input_error
 from ..io.atomic import all_or_nothing, atomic_path, write_sidecar, write_tsv
+from .integrity import check_recording
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +43,18 @@ def read_bids_eeg(path):
     import mne_bids
 
     path = check_file(path, "EEG recording")
+    # a file cut short would be read as a shorter recording, its late
+    # events dropped with a warning only: refuse it first
+    check_recording(path)
     try:
         bids_path = mne_bids.get_bids_path_from_fname(path)
         bids_path.update(root=_bids_root_of(path))
         raw = mne_bids.read_raw_bids(bids_path, verbose="error")
+        raw.load_data()
     except Exception as err:  # mne-bids raises many types; name the file
         raise input_error(path, f"could not be read as BIDS EEG ({err})") from err
-    return raw.load_data()
+    check_recording(path, n_samples=raw.n_times, sfreq=raw.info["sfreq"])
+    return raw
 
 
 def _bids_root_of(path):
@@ -98,16 +105,109 @@ def find_bad_channels(raw, flat_threshold=1e-7, noisy_z=5.0):
     return flat, noisy
 
 
-def _check_raw(raw, source):
-    data = raw.get_data(picks="eeg")
+def check_finite(raw, source):
+    """Raise naming ``source`` and the channels if the EEG holds NaN or inf.
+
+    Parameters
+    ----------
+    raw : mne.io.Raw
+        Loaded recording.
+    source : path-like | str
+        The file (or dataset and run) named in the error.
+    """
+    picks = raw.copy().pick("eeg", exclude=[])
+    data = picks.get_data()
     if data.size == 0:
         raise input_error(source, "has no EEG channels")
-    if not np.all(np.isfinite(data)):
-        bad = [raw.ch_names[i] for i in np.where(~np.isfinite(data).all(axis=1))[0]]
-        raise input_error(source, f"contains NaN or infinite samples in channels {bad}")
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = [picks.ch_names[i] for i in np.where(~finite.all(axis=1))[0]]
+        raise input_error(
+            source,
+            f"contains NaN or infinite samples in channels {bad}; repair or drop them "
+            "(e.g. status 'bad' in channels.tsv does not fix the samples)",
+        )
+
+
+def _check_raw(raw, source):
+    check_finite(raw, source)
     task = [d for d in raw.annotations.description if not d.startswith(NON_TASK_PREFIXES)]
     if not task:
         raise input_error(source, "has no task events (events.tsv missing or empty)")
+
+
+def _has_position(raw, name):
+    loc = raw.info["chs"][raw.ch_names.index(name)]["loc"][:3]
+    return bool(np.all(np.isfinite(loc)) and np.any(loc != 0))
+
+
+def handle_bad_channels(raw, source, *, flat_threshold=1e-7, noisy_z=5.0, interpolate_bads=True, detect_on=None):
+    """Find flat and noisy EEG channels, then interpolate or drop them.
+
+    The one bad-channel policy of brainpipe, used by preprocessing and by
+    the pseudo-online run loading. A channel with a montage position is
+    interpolated (spherical splines, when ``interpolate_bads``) or dropped; a
+    channel without a position cannot be interpolated and is always dropped
+    (interpolating it would write an all-NaN channel).
+
+    Parameters
+    ----------
+    raw : mne.io.Raw
+        Loaded EEG, modified in place.
+    source : path-like | str
+        Named in errors.
+    flat_threshold, noisy_z : float
+        See :func:`find_bad_channels`.
+    interpolate_bads : bool
+        Interpolate bad channels that have positions (else drop them).
+    detect_on : mne.io.Raw | None
+        Recording to compute the statistics on (e.g. a high-passed copy of a
+        raw run); default ``raw`` itself.
+
+    Returns
+    -------
+    record : dict
+        ``flat``, ``noisy``, ``marked`` (already in ``raw.info["bads"]``, e.g.
+        status "bad" in channels.tsv), ``interpolated`` and ``dropped``
+        channel names (lists), for the output's sidecar.
+
+    Raises
+    ------
+    BrainpipeInputError
+        When more than half of the channels are bad, or too few good
+        channels with positions are left to interpolate from.
+    """
+    marked = [c for c in raw.info["bads"] if c in raw.ch_names]
+    flat, noisy = find_bad_channels(detect_on if detect_on is not None else raw, flat_threshold, noisy_z)
+    bads = sorted(set(flat) | set(noisy) | set(marked))
+    n_eeg = len(raw.copy().pick("eeg", exclude=[]).ch_names)
+    if len(bads) > n_eeg // 2:
+        raise input_error(source, f"more than half of the channels are flat or noisy: {bads}")
+    with_pos = [c for c in bads if _has_position(raw, c)]
+    interpolated = with_pos if interpolate_bads else []
+    dropped = [c for c in bads if c not in interpolated]
+    if dropped:
+        logger.warning("%s: dropping bad channels %s (%s)", source, dropped,
+                       "no montage position" if interpolate_bads else "interpolate_bads is off")
+        raw.drop_channels(dropped)
+    raw.info["bads"] = []
+    if interpolated:
+        eeg_names = raw.copy().pick("eeg", exclude=[]).ch_names
+        unplaced = [c for c in eeg_names if not _has_position(raw, c)]
+        good_with_pos = [c for c in eeg_names if c not in bads and c not in unplaced]
+        if len(good_with_pos) < 4:
+            raise input_error(
+                source,
+                f"cannot interpolate {interpolated}: only {len(good_with_pos)} good channels have "
+                "montage positions (set interpolate_bads: false to drop bad channels instead)",
+            )
+        raw.info["bads"] = list(interpolated)
+        # channels without positions can neither be interpolated nor help
+        raw.interpolate_bads(reset_bads=True, exclude=unplaced, verbose="error")
+        if not np.all(np.isfinite(raw.get_data(picks=interpolated))):
+            raise input_error(source, f"interpolating {interpolated} gave non-finite values")
+        raw.info["bads"] = []
+    return {"flat": flat, "noisy": noisy, "marked": marked, "interpolated": interpolated, "dropped": dropped}
 
 
 def preprocess_eeg_run(
@@ -181,13 +281,10 @@ def preprocess_eeg_run(
         raw.filter(l_freq, h_freq, picks="eeg", verbose="error")
     if sfreq is not None and not np.isclose(sfreq, raw.info["sfreq"]):
         raw.resample(sfreq, verbose="error")
-    flat, noisy = find_bad_channels(raw, flat_threshold, noisy_z)
-    bads = sorted(set(flat) | set(noisy))
-    if len(bads) > len(raw.ch_names) // 2:
-        raise input_error(source, f"more than half of the channels are flat or noisy: {bads}")
-    raw.info["bads"] = bads
-    if bads and interpolate_bads:
-        raw.interpolate_bads(reset_bads=True, verbose="error")
+    bad_record = handle_bad_channels(
+        raw, source, flat_threshold=flat_threshold, noisy_z=noisy_z, interpolate_bads=interpolate_bads
+    )
+    flat, noisy = bad_record["flat"], bad_record["noisy"]
     if reference is not None:
         raw.set_eeg_reference(reference, projection=False, verbose="error")
     if task_duration is not None:
@@ -207,7 +304,7 @@ def preprocess_eeg_run(
             SamplingFrequency=raw.info["sfreq"],
             Filter={"l_freq": l_freq, "h_freq": h_freq, "notch": list(notch or [])},
             Reference=reference if reference is not None else "recording",
-            BadChannels={"flat": flat, "noisy": noisy, "interpolated": bool(bads and interpolate_bads)},
+            BadChannels=bad_record,
         )
         if fragment is not None:
             _write_eeg_fragment(raw, events, Path(out_fif), figure_dir, fragment, flat, noisy)
@@ -260,10 +357,12 @@ def _write_eeg_fragment(raw, events, out_fif, figure_dir, fragment, flat, noisy)
     plt.close(fig)
 
     counts = events["trial_type"].value_counts().to_dict()
+    # event and channel names come from the input files: escape them
     summary = (
         f"<p>{len(raw.ch_names)} EEG channels at {raw.info['sfreq']:g} Hz, "
-        f"{raw.times[-1]:.0f} s; events: {counts}; flat channels: {flat or 'none'}; "
-        f"noisy channels: {noisy or 'none'}.</p>"
+        f"{raw.times[-1]:.0f} s; events: {html.escape(str(counts))}; "
+        f"flat channels: {html.escape(str(flat or 'none'))}; "
+        f"noisy channels: {html.escape(str(noisy or 'none'))}.</p>"
     )
     items = [
         fragment_item("html", f"{stem}: summary", html=summary),

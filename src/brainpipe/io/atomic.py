@@ -22,6 +22,9 @@ def atomic_path(path):
     so writers that infer the format or check the name from its ending (MNE,
     nibabel, numpy) behave exactly as for the final file.
     On error the temporary file is removed and nothing is left behind.
+    The renamed file gets the mode an ordinary ``open(path, "w")`` would
+    give it (``0o666`` less the user's umask), not the ``0o600`` of
+    :func:`tempfile.mkstemp`, so a lab group can read shared results.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,10 +33,26 @@ def atomic_path(path):
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask():
+    """The process umask: from /proc where it is shown (no change, thread-safe),
+    else read by setting it and restoring it at once."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path, obj):
