@@ -224,7 +224,11 @@ def subject_fragments(sub):
     if sub in T1W:
         frags.append(figure(sub, "desc-mri_fragment.json"))
     # -- subject fragments: demovae --
+    if sub in BOLD and demovae_enabled():
+        frags.append(figure(sub, "desc-demovae_fragment.json"))
     # -- subject fragments: brainmae --
+    if sub in BOLD and brainmae_enabled():  # brainmae_enabled: models_brainmae.smk
+        frags.append(figure(sub, "desc-brainmae_fragment.json"))
     # -- subject fragments: tfm --
     return frags
 
@@ -247,6 +251,12 @@ def all_targets():
     return targets
 
 
+def demovae_enabled():
+    """DemoVAE runs when enabled and fMRI gives it enough subjects (>= 6)."""
+    node = config.get("models", {}).get("demovae", {})
+    return bool(node.get("enabled", False)) and FMRI["enabled"] and len(BOLD) >= 6
+
+
 def group_fragments():
     """Fragments of the group report (group-level stages only)."""
     frags = []
@@ -259,7 +269,13 @@ def group_fragments():
     if len(EEG_SUBJECTS) > 1 and BCI["pseudo_online"]["enabled"]:
         frags.append(str(RES / "group/figures/desc-pseudoonline_fragment.json"))
     # -- group fragments: demovae --
+    if demovae_enabled():
+        frags += [str(RES / f"group/figures/desc-{name}_fragment.json")
+                  for name in ("demovae", "demovaesynth", "demovaeharmonize", "predictionharmonized")]
     # -- group fragments: brainmae --
+    if brainmae_enabled():
+        frags += [str(RES / "group/figures/desc-brainmae_fragment.json"),
+                  str(RES / "group/figures/desc-brainmaeprobe_fragment.json")]
     # -- group fragments: tfm --
     return frags
 

@@ -1,1 +1,144 @@
-# demovae: group-level training and its downstream rules (brainpipe.models).
+# DemoVAE (brainpipe.models.DemoVAE): group-level training on every subject's
+# Pearson FC and demographics, synthetic FC, and harmonization to one site;
+# the harmonized FC goes through fmri_predict again ("after harmonization").
+
+DEMOVAE = config.get("models", {}).get("demovae", {})
+
+
+def demovae_fc(wildcards=None):
+    return all_relmats("pearsoncorrelation")
+
+
+def demovae_subject_figures(wildcards=None):
+    return [figure(sub, "desc-demovaesynth_plot.png") for sub in sorted(BOLD)]
+
+
+def demovae_subject_fragments(wildcards=None):
+    return [figure(sub, "desc-demovae_fragment.json") for sub in sorted(BOLD)]
+
+
+def harmonized_relmats(wildcards=None):
+    return [fmri_out(sub, "stat-pearsoncorrelation_desc-harmonized_relmat.tsv") for sub in sorted(BOLD)]
+
+
+def model_gpu(node):
+    """1 when a model trains on CUDA by the config (device: cuda...), else 0.
+
+    The SLURM profile turns gpu=1 into a GPU request; "auto" asks for none,
+    so a CPU cluster never waits for a GPU node.
+    """
+    device = str(node.get("device", config.get("models", {}).get("device", "auto")))
+    return 1 if device.startswith("cuda") else 0
+
+
+if demovae_enabled():
+
+    rule demovae_fit:
+        conda:
+            CONDA_ENV
+        input:
+            relmats=demovae_fc(),
+            participants=str(BIDS / "participants.tsv"),
+        output:
+            model=group_out("func", "desc-demovae_model.pt"),
+            training=group_out("func", "desc-demovae_training.tsv"),
+            latents=group_out("func", "desc-demovae_latents.tsv"),
+            curves=str(RES / "group/figures/desc-demovaetraining_plot.png"),
+            correlations=str(RES / "group/figures/desc-demovaecorr_plot.png"),
+            fragment=str(RES / "group/figures/desc-demovae_fragment.json"),
+        log:
+            str(LOGS / "demovae_fit/group.log"),
+        params:
+            opts=opts(
+                "models",
+                "demovae",
+                only=[k for k in DEMOVAE if k not in ("harmonize", "device")],
+                seed=config["seed"],
+                device=config["models"]["device"],
+            ),
+            checkpoints=str(RES / ".checkpoints"),
+        threads: 2
+        resources:
+            mem_mb=4000,
+            runtime=120,
+            gpu=model_gpu(DEMOVAE),
+        shell:
+            "brainpipe demovae-fit --participants {input.participants:q} --model {output.model:q}"
+            " --training {output.training:q} --latents {output.latents:q} --curves {output.curves:q}"
+            " --correlations {output.correlations:q} --fragment {output.fragment:q}"
+            " --checkpoint-dir {params.checkpoints:q} --threads {threads} --opts {params.opts:q}"
+            " {input.relmats:q} > {log:q} 2>&1"
+
+    rule demovae_generate:
+        conda:
+            CONDA_ENV
+        input:
+            model=rules.demovae_fit.output.model,
+            relmats=demovae_fc(),
+            participants=str(BIDS / "participants.tsv"),
+        output:
+            tsv=group_out("func", "desc-demovaesynth_scores.tsv"),
+            figure=str(RES / "group/figures/desc-demovaesynth_plot.png"),
+            fragment=str(RES / "group/figures/desc-demovaesynth_fragment.json"),
+            subject_figures=demovae_subject_figures(),
+            subject_fragments=demovae_subject_fragments(),
+        log:
+            str(LOGS / "demovae_generate/group.log"),
+        params:
+            opts=json.dumps({"seed": config["seed"]}),
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        shell:
+            "brainpipe demovae-generate --model {input.model:q} --participants {input.participants:q}"
+            " --output {output.tsv:q} --figure {output.figure:q} --fragment {output.fragment:q}"
+            " --subject-figures {output.subject_figures:q} --subject-fragments {output.subject_fragments:q}"
+            " --threads 1 --opts {params.opts:q} --relmats {input.relmats:q} > {log:q} 2>&1"
+
+    rule demovae_harmonize:
+        conda:
+            CONDA_ENV
+        input:
+            model=rules.demovae_fit.output.model,
+            relmats=demovae_fc(),
+            participants=str(BIDS / "participants.tsv"),
+        output:
+            tsv=group_out("func", "desc-demovaeharmonize_scores.tsv"),
+            relmats=harmonized_relmats(),
+            figure=str(RES / "group/figures/desc-demovaeharmonize_plot.png"),
+            fragment=str(RES / "group/figures/desc-demovaeharmonize_fragment.json"),
+        log:
+            str(LOGS / "demovae_harmonize/group.log"),
+        params:
+            opts=opts("models", "demovae", "harmonize", seed=config["seed"]),
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        shell:
+            "brainpipe demovae-harmonize --model {input.model:q} --participants {input.participants:q}"
+            " --output {output.tsv:q} --outputs {output.relmats:q} --figure {output.figure:q}"
+            " --fragment {output.fragment:q} --threads 1 --opts {params.opts:q}"
+            " --relmats {input.relmats:q} > {log:q} 2>&1"
+
+    rule fmri_predict_harmonized:
+        conda:
+            CONDA_ENV
+        input:
+            relmats=harmonized_relmats(),
+            participants=str(BIDS / "participants.tsv"),
+        output:
+            tsv=group_out("func", "desc-predictionharmonized_scores.tsv"),
+            predictions=group_out("func", "desc-predictionharmonized_predictions.tsv"),
+            figure=str(RES / "group/figures/desc-predictionharmonized_scores.png"),
+            fragment=str(RES / "group/figures/desc-predictionharmonized_fragment.json"),
+        log:
+            str(LOGS / "fmri_predict_harmonized/group.log"),
+        params:
+            opts=opts("fmri", "prediction", seed=config["seed"], title="after DemoVAE harmonization"),
+        resources:
+            mem_mb=4000,
+            runtime=60,
+        shell:
+            "brainpipe fmri-predict --participants {input.participants:q} --output {output.tsv:q}"
+            " --predictions {output.predictions:q} --figure {output.figure:q} --fragment {output.fragment:q}"
+            " --opts {params.opts:q} {input.relmats:q} > {log:q} 2>&1"

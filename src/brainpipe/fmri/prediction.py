@@ -267,6 +267,7 @@ def predict_demographics(
     figure=None,
     fragment=None,
     n_jobs=1,
+    title=None,
 ):
     """Predict demographics from connectivity with site-aware CV and permutations.
 
@@ -304,6 +305,10 @@ def predict_demographics(
         PNG: predicted vs true (regression) and permutation null distributions.
     fragment : path-like | None
     n_jobs : int
+    title : str | None
+        What the features are when they are not the subjects' own FC (e.g.
+        "after DemoVAE harmonization"): added as a ``features`` column and
+        to the report's titles.
 
     Returns
     -------
@@ -369,6 +374,8 @@ def predict_demographics(
                                        "target": target, "model": model, "true": y,
                                        "predicted": res["y_pred"]}))
     results = pd.DataFrame(rows)
+    if title is not None:
+        results.insert(0, "features", str(title))
 
     with all_or_nothing(out_tsv, out_predictions_tsv, figure, fragment):
         meta = dict(CrossValidation=f"{cv} on {site_column!r}", Seed=seed,
@@ -384,10 +391,11 @@ def predict_demographics(
         if fragment is not None:
             html = results[["target", "model", "scoring", "score", "p_value"]].to_html(
                 index=False, float_format=lambda v: f"{v:.3g}")
-            items = [fragment_item("html", "Prediction from connectivity", html=html)]
+            suffix = f" ({title})" if title else ""
+            items = [fragment_item("html", "Prediction from connectivity" + suffix, html=html)]
             if figure is not None:
                 items.insert(0, fragment_item(
-                    "image", "Prediction of demographics", path=figure,
+                    "image", "Prediction of demographics" + suffix, path=figure,
                     caption=f"Site-held-out CV ({cv}); null from {n_permutations} "
                     "within-site permutations."))
             write_fragment(fragment, "fMRI group", items, order=45)

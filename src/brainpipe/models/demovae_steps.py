@@ -1,0 +1,438 @@
+"""DemoVAE workflow steps: files in, files out (what the ``demovae_*`` rules call).
+
+- :func:`fit_step`: train on every subject's FC and demographics; the model
+  file, the per-epoch TSV, latents, training curves and the latent-demographic
+  correlation heatmap.
+- :func:`generate_step`: synthetic FC for each subject's demographics (the
+  subject report's "real versus synthetic" figure) and the faithful-synthesis
+  table (real -> synthetic and synthetic -> real predictors against chance).
+- :func:`harmonize_step`: every subject re-decoded with a reference site;
+  harmonized relmats (for ``fmri_predict``) and the harmonization table (site
+  and age predictability before and after, ComBat beside it when installed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._check import check_file, input_error
+from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
+from ..io.figures import new_figure, save_figure
+from ..report.fragments import fragment_item, write_fragment
+
+log = logging.getLogger(__name__)
+
+__all__ = ["load_fc", "fit_step", "generate_step", "harmonize_step"]
+
+
+def _subject(path):
+    name = Path(path).name
+    for part in name.split("_"):
+        if part.startswith("sub-"):
+            return part
+    raise input_error(path, "file name has no sub-<label> entity")
+
+
+def load_fc(relmat_tsvs, participants_tsv, columns):
+    """FC upper triangles and the demographics of the same subjects.
+
+    Parameters
+    ----------
+    relmat_tsvs : sequence of path-like
+        One XCP-D-style relmat per subject (``sub-XX`` in the name).
+    participants_tsv : path-like
+        BIDS participants table with ``participant_id`` and ``columns``.
+    columns : sequence of str
+        Demographic columns the model uses.
+
+    Returns
+    -------
+    X : ndarray, shape (n_subjects, n_regions * (n_regions - 1) / 2)
+    demographics : pandas.DataFrame, n_subjects rows, ``columns``
+    names : list of str
+        Region names (the relmats' order).
+    subjects : list of str
+    """
+    from ..fmri.connectivity import read_relmat
+    from ..fmri.dynamic import upper_triangles
+
+    participants_tsv = check_file(participants_tsv, "participants table")
+    table = pd.read_csv(participants_tsv, sep="\t", na_values=["n/a"], dtype={"participant_id": str})
+    if "participant_id" not in table.columns:
+        raise input_error(participants_tsv, "has no participant_id column")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise input_error(participants_tsv, f"has no demographic column(s) {missing} (models.demovae.demographics)")
+    table = table.set_index("participant_id")
+    mats, names, subjects = [], None, []
+    for p in relmat_tsvs:
+        sub = _subject(p)
+        if sub not in table.index:
+            raise input_error(participants_tsv, f"has no row for {sub} (from {p})")
+        df = read_relmat(p)
+        if names is None:
+            names = [str(n) for n in df.index]
+        elif [str(n) for n in df.index] != names:
+            raise input_error(p, f"has regions that differ from {relmat_tsvs[0]}")
+        m = df.to_numpy(dtype=float)
+        if not np.isfinite(m).all():
+            raise input_error(p, "has n/a or infinite connectivity values")
+        mats.append(m)
+        subjects.append(sub)
+    demo = table.loc[subjects, list(columns)].reset_index(drop=True)
+    for c in columns:
+        if demo[c].isna().any():
+            bad = [s for s, v in zip(subjects, demo[c].isna()) if v]
+            raise input_error(participants_tsv, f"demographic column {c!r} is missing for {bad[:5]}")
+    return upper_triangles(np.stack(mats)).astype(np.float32), demo, names, subjects
+
+
+def _to_matrix(vec, n):
+    m = np.eye(n)
+    iu = np.triu_indices(n, 1)
+    m[iu] = vec
+    m[(iu[1], iu[0])] = vec
+    return m
+
+
+def _checkpoint_path(checkpoint_dir, relmats, participants, params):
+    """A checkpoint name that changes with the inputs' content and the parameters.
+
+    A stale checkpoint (other data, other settings) is never resumed.
+    """
+    h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    for p in [*relmats, participants]:
+        h.update(Path(p).read_bytes())
+    return Path(checkpoint_dir) / f"demovae-{h.hexdigest()[:16]}.pt"
+
+
+def fit_step(
+    relmat_tsvs,
+    participants_tsv,
+    model_out,
+    training_tsv,
+    latents_tsv,
+    *,
+    demographics=("age", "sex", "site"),
+    categorical=("site",),
+    seed=0,
+    device="auto",
+    checkpoint_dir=None,
+    curves_figure=None,
+    correlation_figure=None,
+    fragment=None,
+    progress=True,
+    **params,
+):
+    """Train DemoVAE on all subjects' FC; write the model and its diagnostics.
+
+    Parameters
+    ----------
+    relmat_tsvs : list of path-like
+        Pearson FC relmats, one per subject.
+    participants_tsv : path-like
+    model_out : path-like
+        Fitted model (``torch.load(weights_only=True)``-safe).
+    training_tsv : path-like
+        Per-epoch metrics (``*_desc-demovae_training.tsv``).
+    latents_tsv : path-like
+        ``participant_id`` + one column per latent.
+    demographics : sequence of str
+        participants.tsv columns the decoder is conditioned on.
+    categorical : sequence of str
+        Of those, the ones that are categorical whatever their dtype.
+    seed, device : see :class:`~brainpipe.models.DemoVAE`.
+    checkpoint_dir : path-like or None
+        Folder for the resumable training checkpoint (removed after success).
+    curves_figure, correlation_figure, fragment : path-like or None
+    **params
+        :class:`~brainpipe.models.DemoVAE` parameters (sizes, epochs, weights).
+    """
+    from .demovae import DemoVAE
+    from .demovae_eval import encoded_demographics, latent_correlations, null_max_abs_r
+
+    demographics = list(demographics)
+    relmat_tsvs = list(relmat_tsvs)
+    X, demo, names, subjects = load_fc(relmat_tsvs, participants_tsv, demographics)
+    cat = [c for c in (categorical or []) if c in demographics]
+    ckpt = None
+    if checkpoint_dir is not None:
+        ckpt = _checkpoint_path(checkpoint_dir, relmat_tsvs, participants_tsv,
+                                {**params, "seed": seed, "demographics": demographics, "categorical": cat})
+        if ckpt.exists():
+            log.info("resuming DemoVAE training from %s", ckpt)
+    log.info("DemoVAE: %d subjects x %d FC edges, demographics %s", *X.shape, demographics)
+    with all_or_nothing(model_out, training_tsv, latents_tsv, curves_figure, correlation_figure, fragment):
+        model = DemoVAE(categorical=cat, seed=seed, device=device, checkpoint=ckpt,
+                        metrics_tsv=training_tsv, progress=progress, **params)
+        model.fit(X, demo)
+        model.save(model_out)
+        Z = model.transform(X)
+        D, dnames = encoded_demographics(model.coder_, demo)
+        r = latent_correlations(Z, D)
+        lat = pd.DataFrame(Z, columns=[f"z{i:02d}" for i in range(Z.shape[1])])
+        lat.insert(0, "participant_id", subjects)
+        write_tsv(latents_tsv, lat)
+        meta = dict(Model="DemoVAE", Demographics=demographics, Categorical=cat, Seed=seed,
+                    Device=model.device_, BestEpoch=int(model.best_epoch_), Epochs=len(model.history_),
+                    Parameters={k: v for k, v in params.items()})
+        write_sidecar(training_tsv, relmat_tsvs + [participants_tsv], **meta)
+        write_sidecar(latents_tsv, relmat_tsvs + [participants_tsv], **meta)
+        null = null_max_abs_r(len(X), r.shape)
+        items = []
+        if curves_figure is not None:
+            save_figure(training_curves_figure(model.history_, "DemoVAE"), curves_figure)
+            items.append(fragment_item(
+                "image", "DemoVAE training", path=curves_figure,
+                caption=f"Loss per epoch on the training and validation subjects (early stopping kept "
+                        f"epoch {model.best_epoch_}); right: the loss terms."))
+        if correlation_figure is not None:
+            save_figure(_correlation_figure(r, dnames), correlation_figure)
+            items.append(fragment_item(
+                "image", "Latent-demographic correlations", path=correlation_figure,
+                caption=f"Pearson r between each latent and each demographic over the {len(X)} subjects "
+                        f"(max |r| = {np.abs(r).max():.2f}; independent latents reach {null:.2f} by chance "
+                        "with this many subjects)."))
+        if fragment is not None:
+            write_fragment(fragment, "DemoVAE", items, order=60)
+    return model
+
+
+def training_curves_figure(history, title):
+    """Training and validation loss per epoch, and the loss terms (log scale)."""
+    fig = new_figure(10, 3.6)
+    ax1, ax2 = fig.subplots(1, 2)
+    h = pd.DataFrame(history)
+    ax1.plot(h["epoch"], h["train_loss"], label="train")
+    if "val_loss" in h and np.isfinite(h["val_loss"]).any():
+        ax1.plot(h["epoch"], h["val_loss"], label="validation")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax1.set_yscale("log")
+    ax1.set_title(f"{title}: total loss")
+    ax1.legend()
+    terms = [c for c in h.columns if c.startswith("train_") and c != "train_loss"]
+    for c in terms:
+        v = h[c].to_numpy(dtype=float)
+        if np.all(v > 0):
+            ax2.plot(h["epoch"], v, label=c[len("train_"):])
+    ax2.set_yscale("log")
+    ax2.set_xlabel("epoch")
+    ax2.set_title("loss terms (training)")
+    if terms:
+        ax2.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _correlation_figure(r, names):
+    fig = new_figure(max(4.0, 0.5 * len(names) + 2), 5)
+    ax = fig.subplots()
+    im = ax.imshow(r, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_ylabel("latent")
+    ax.set_title("latent vs demographic (Pearson r)")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def generate_step(
+    model_path,
+    relmat_tsvs,
+    participants_tsv,
+    synthesis_tsv,
+    *,
+    figure=None,
+    fragment=None,
+    subject_figures=(),
+    subject_fragments=(),
+    seed=0,
+    n_samples=50,
+):
+    """Synthetic FC: per-subject figures and the faithful-synthesis table.
+
+    Parameters
+    ----------
+    model_path : path-like
+        A model written by :func:`fit_step`.
+    relmat_tsvs : list of path-like
+        The real FC (same subjects the model was fitted on, or others).
+    participants_tsv : path-like
+    synthesis_tsv : path-like
+        ``direction, target, metric, score, null`` (see
+        :func:`~brainpipe.models.demovae_eval.synthesis_fidelity`).
+    figure, fragment : path-like or None
+        Group figure (mean real vs mean synthetic FC) and group fragment.
+    subject_figures, subject_fragments : sequences of path-like
+        One per relmat (same order), or empty.
+    seed : int
+    n_samples : int
+        Synthetic draws averaged in the per-subject figure.
+    """
+    from .demovae import DemoVAE
+    from .demovae_eval import synthesis_fidelity
+
+    relmat_tsvs = list(relmat_tsvs)
+    model = DemoVAE.load(check_file(model_path, "DemoVAE model"))
+    columns = list(model.coder_.columns)
+    X, demo, names, subjects = load_fc(relmat_tsvs, participants_tsv, columns)
+    n = len(names)
+    subject_figures, subject_fragments = list(subject_figures), list(subject_fragments)
+    if subject_figures and len(subject_figures) != len(relmat_tsvs):
+        raise ValueError("generate_step: one subject figure per relmat is needed")
+    outputs = [synthesis_tsv, figure, fragment, *subject_figures, *subject_fragments]
+    with all_or_nothing(*outputs):
+        table = synthesis_fidelity(model, X, demo, seed=seed, n_synthetic=max(len(X), 200))
+        write_tsv(synthesis_tsv, table)
+        write_sidecar(synthesis_tsv, [model_path, *relmat_tsvs, participants_tsv], Seed=seed,
+                      Description="Predictors trained on real FC scored on synthetic FC, and the reverse")
+        X_syn, _ = model.generate(demo, seed=seed)
+        if figure is not None:
+            fig = _fc_pair_figure(_to_matrix(X.mean(0), n), _to_matrix(X_syn.mean(0), n),
+                                  ("mean real FC", "mean synthetic FC (same demographics)"))
+            save_figure(fig, figure)
+        if fragment is not None:
+            html = table.to_html(index=False, float_format=lambda v: f"{v:.3f}", escape=True)
+            items = [fragment_item("html", "Faithful synthesis", html=html,
+                                   caption="Predictors trained on real FC applied to synthetic FC generated "
+                                           "for the same demographics, and the reverse; null = chance.")]
+            if figure is not None:
+                items.insert(0, fragment_item("image", "Real and synthetic FC", path=figure,
+                                              caption="Group mean of the real FC and of synthetic FC decoded "
+                                                      "from z ~ N(0, I) with each subject's demographics."))
+            write_fragment(fragment, "DemoVAE", items, order=61)
+        for i, (fig_path, frag_path) in enumerate(zip(subject_figures, subject_fragments)):
+            row = demo.iloc[[i]]
+            reps = pd.concat([row] * int(n_samples), ignore_index=True)
+            Xs, _ = model.generate(reps, seed=seed + 1 + i)
+            desc = ", ".join(f"{c} {row.iloc[0][c]}" for c in columns)
+            fig = _fc_pair_figure(_to_matrix(X[i], n), _to_matrix(Xs.mean(0), n),
+                                  ("this subject's FC", f"synthetic FC, mean of {n_samples} draws"))
+            save_figure(fig, fig_path)
+            write_fragment(frag_path, "DemoVAE", [fragment_item(
+                "image", "Real versus synthetic FC", path=fig_path,
+                caption=f"Left: the subject's Pearson FC. Right: DemoVAE's synthetic FC for the same "
+                        f"demographics ({desc}), averaged over {n_samples} latent draws.")], order=60)
+    return table
+
+
+def _fc_pair_figure(a, b, titles):
+    fig = new_figure(9, 4)
+    axes = fig.subplots(1, 2)
+    for ax, m, t in zip(axes, (a, b), titles):
+        im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(t, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label="r")
+    return fig
+
+
+def harmonize_step(
+    model_path,
+    relmat_tsvs,
+    participants_tsv,
+    out_relmats,
+    scores_tsv,
+    *,
+    site_column="site",
+    reference=None,
+    keep=("age",),
+    combat=True,
+    seed=0,
+    figure=None,
+    fragment=None,
+):
+    """Re-decode every subject with a reference site; score the harmonization.
+
+    Parameters
+    ----------
+    model_path : path-like
+    relmat_tsvs : list of path-like
+    participants_tsv : path-like
+    out_relmats : list of path-like
+        Harmonized relmats, one per input (same order).
+    scores_tsv : path-like
+        ``method, target, metric, score, chance``: site and ``keep``
+        predictability for the original FC, DemoVAE-harmonized FC and (when
+        ``combat`` and neuroCombat is installed) ComBat.
+    site_column : str
+        The model's site demographic.
+    reference : dict or None
+        Demographics to decode with; default the site with most subjects
+        (first in sorted order on ties).
+    keep : sequence of str
+        Demographics whose prediction must survive.
+    combat : bool
+        Add a ComBat row (neuroCombat; skipped with a log line when missing).
+    seed : int
+    figure, fragment : path-like or None
+    """
+    from ..fmri._outputs import write_relmat
+    from .demovae import DemoVAE
+    from .demovae_eval import combat_harmonize, harmonization_scores
+
+    relmat_tsvs, out_relmats = list(relmat_tsvs), list(out_relmats)
+    if len(out_relmats) != len(relmat_tsvs):
+        raise ValueError("harmonize_step: one output relmat per input relmat is needed")
+    model = DemoVAE.load(check_file(model_path, "DemoVAE model"))
+    columns = list(model.coder_.columns)
+    if site_column not in columns:
+        raise ValueError(f"harmonize: site column {site_column!r} is not a demographic of the model ({columns}); "
+                         "add it to models.demovae.demographics.")
+    X, demo, names, subjects = load_fc(relmat_tsvs, participants_tsv, columns)
+    if reference is None:
+        counts = demo[site_column].astype(str).value_counts()
+        top = sorted(counts[counts == counts.max()].index)[0]
+        reference = {site_column: top}
+    X_h = np.clip(model.harmonize(X, demo, reference), -1.0, 1.0)
+    features = {"original": X, "DemoVAE": X_h}
+    if combat:
+        try:
+            features["ComBat"] = combat_harmonize(X, demo, site=site_column,
+                                                  covariates=[c for c in columns if c != site_column])
+        except ImportError as err:
+            log.info("no ComBat row: %s", err)
+    keep = [k for k in keep if k in demo.columns]
+    with all_or_nothing(*out_relmats, scores_tsv, figure, fragment):
+        for vec, path in zip(X_h, out_relmats):
+            write_relmat(path, _to_matrix(vec, len(names)), names)
+        table = harmonization_scores(features, demo, site=site_column, keep=keep, seed=seed)
+        write_tsv(scores_tsv, table)
+        write_sidecar(scores_tsv, [model_path, *relmat_tsvs, participants_tsv], Reference=reference, Seed=seed,
+                      CrossValidation="5-fold (stratified for categories)")
+        if figure is not None:
+            save_figure(_harmonization_figure(table, site_column), figure)
+        if fragment is not None:
+            html = table.to_html(index=False, float_format=lambda v: f"{v:.3f}", escape=True)
+            ref = ", ".join(f"{k} = {v}" for k, v in reference.items())
+            items = [fragment_item("html", "Harmonization", html=html,
+                                   caption=f"DemoVAE re-decodes every subject with {ref}. Site: balanced "
+                                           "accuracy of a 5-fold logistic regression (chance = 1 / sites); "
+                                           "kept demographics: 5-fold ridge r or balanced accuracy.")]
+            if figure is not None:
+                items.insert(0, fragment_item("image", "Site and demographics before/after", path=figure,
+                                              caption="Scores per feature set; the dashed lines are chance."))
+            write_fragment(fragment, "DemoVAE", items, order=62)
+    return table
+
+
+def _harmonization_figure(table, site_column):
+    targets = list(dict.fromkeys(table["target"]))
+    fig = new_figure(3.2 * len(targets) + 1, 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(targets)))
+    for ax, target in zip(axes, targets):
+        sub = table[table["target"] == target]
+        ax.bar(sub["method"], sub["score"], color=["#777777", "#1f77b4", "#ff7f0e"][: len(sub)])
+        ax.axhline(float(sub["chance"].iloc[0]), ls="--", color="k", lw=1)
+        ax.set_title(f"{target} ({sub['metric'].iloc[0]})", fontsize=10)
+        ax.tick_params(axis="x", labelrotation=20)
+    fig.tight_layout()
+    return fig
