@@ -1,1 +1,110 @@
-# brainmae: group-level training and its downstream rules (brainpipe.models).
+# BrainMAE (brainpipe.models.BrainMAE): group-level self-supervised
+# pretraining on every subject's ROI time series (segment length from the
+# BOLD sidecars' RepetitionTime), linear probes against random init and
+# FC + ridge, and one masked segment per subject in the subject report.
+
+BRAINMAE = config.get("models", {}).get("brainmae", {})
+
+
+def brainmae_enabled():
+    """BrainMAE runs when enabled and fMRI gives it subjects to hold out (>= 3)."""
+    return bool(BRAINMAE.get("enabled", False)) and FMRI["enabled"] and len(BOLD) >= 3
+
+
+def brainmae_bolds(wildcards=None):
+    """The BOLD runs of the time series, same order (their sidecars give the TR)."""
+    return [str(BOLD[sub]) for sub in sorted(BOLD)]
+
+
+def brainmae_gpu():
+    """1 when the models train on CUDA by the config (models.device: cuda...), else 0.
+
+    The SLURM profile turns gpu=1 into a GPU request; "auto" asks for none.
+    """
+    return 1 if str(config.get("models", {}).get("device", "auto")).startswith("cuda") else 0
+
+
+if brainmae_enabled():
+
+    rule brainmae_pretrain:
+        conda:
+            CONDA_ENV
+        input:
+            timeseries=all_timeseries(),
+            bolds=brainmae_bolds(),
+            labels=config["fmri"]["atlas"]["labels"],
+        output:
+            model=group_out("func", "desc-brainmae_model.pt"),
+            training=group_out("func", "desc-brainmae_training.tsv"),
+            reconstruction=group_out("func", "desc-brainmae_reconstruction.tsv"),
+            similarity=group_out("func", "desc-brainmae_similarity.tsv"),
+            embeddings=group_out("func", "desc-brainmae_embeddings.npz"),
+            curves=str(RES / "group/figures/desc-brainmaetraining_plot.png"),
+            similarity_figure=str(RES / "group/figures/desc-brainmaesimilarity_plot.png"),
+            fragment=str(RES / "group/figures/desc-brainmae_fragment.json"),
+        log:
+            str(LOGS / "brainmae_pretrain/group.log"),
+        params:
+            opts=opts("models", "brainmae", "pretrain", seed=config["seed"], device=config["models"]["device"]),
+            checkpoints=str(RES / ".checkpoints"),
+        threads: 2
+        resources:
+            mem_mb=4000,
+            runtime=60,
+            gpu=brainmae_gpu(),
+        shell:
+            "brainpipe brainmae-pretrain --model {output.model:q} --training {output.training:q}"
+            " --reconstruction {output.reconstruction:q} --similarity {output.similarity:q}"
+            " --embeddings {output.embeddings:q} --labels {input.labels:q} --curves {output.curves:q}"
+            " --similarity-figure {output.similarity_figure:q} --fragment {output.fragment:q}"
+            " --checkpoint-dir {params.checkpoints:q} --threads {threads} --opts {params.opts:q}"
+            " --bolds {input.bolds:q} --timeseries {input.timeseries:q} > {log:q} 2>&1"
+
+    rule brainmae_probe:
+        conda:
+            CONDA_ENV
+        input:
+            model=rules.brainmae_pretrain.output.model,
+            timeseries=all_timeseries(),
+            participants=str(BIDS / "participants.tsv"),
+        output:
+            tsv=group_out("func", "desc-brainmae_scores.tsv"),
+            predictions=group_out("func", "desc-brainmae_predictions.tsv"),
+            figure=str(RES / "group/figures/desc-brainmaeprobe_plot.png"),
+            fragment=str(RES / "group/figures/desc-brainmaeprobe_fragment.json"),
+        log:
+            str(LOGS / "brainmae_probe/group.log"),
+        params:
+            opts=opts("models", "brainmae", "probe", seed=config["seed"]),
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        shell:
+            "brainpipe brainmae-probe --model {input.model:q} --participants {input.participants:q}"
+            " --output {output.tsv:q} --predictions {output.predictions:q} --figure {output.figure:q}"
+            " --fragment {output.fragment:q} --threads {threads} --opts {params.opts:q}"
+            " --timeseries {input.timeseries:q} > {log:q} 2>&1"
+
+    rule brainmae_subject:
+        conda:
+            CONDA_ENV
+        input:
+            model=rules.brainmae_pretrain.output.model,
+            tsv=fmri_out("{sub}", "timeseries.tsv"),
+            bold=bold_file,
+        output:
+            figure=figure("{sub}", "desc-brainmae_reconstruction.png"),
+            fragment=figure("{sub}", "desc-brainmae_fragment.json"),
+        log:
+            str(LOGS / "brainmae_subject/sub-{sub}.log"),
+        params:
+            opts=json.dumps({"seed": config["seed"]}),
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        shell:
+            "brainpipe brainmae-subject --model {input.model:q} --timeseries {input.tsv:q} --bold {input.bold:q}"
+            " --figure {output.figure:q} --fragment {output.fragment:q} --threads {threads}"
+            " --opts {params.opts:q} > {log:q} 2>&1"
