@@ -71,6 +71,9 @@ DEFAULT_CONFIG = {
         "psd_lda": {},
         "coh_lda": {},
     },
+    # trained TFM tokenizer file for tfm_transformer pipelines (tokenizer: group);
+    # the workflow fills it in from the group tokenizer rule
+    "tfm_tokenizer": None,
 }
 
 _COLUMN_NAMES = {"samples": "n_samples", "samples_test": "n_samples_test",
@@ -154,6 +157,7 @@ def evaluate_offline(
     mne_data=None,
     sfreq=None,
     blas_threads=1,
+    tfm_tokenizer=None,
 ):
     """Score pipelines within and across sessions with MOABB's evaluations.
 
@@ -197,6 +201,9 @@ def evaluate_offline(
         run up to 20x slower than single-threaded ones on a busy machine,
         so the default is 1 (use ``n_jobs`` for parallelism). ``None`` leaves
         the BLAS setting alone.
+    tfm_tokenizer : path-like | None
+        Group TFM tokenizer file for config-built ``tfm_transformer``
+        pipelines (see :func:`~brainpipe.bci.pipelines.make_pipelines`).
 
     Returns
     -------
@@ -230,7 +237,7 @@ def evaluate_offline(
     frames = []
     with moabb_folders(mne_data, hdf5_path) as (_, hdf5_dir), _blas_limit(blas_threads), \
             mne.utils.use_log_level("WARNING"):
-        pipelines = _as_pipelines(pipelines, dataset, paradigm, sfreq)
+        pipelines = _as_pipelines(pipelines, dataset, paradigm, sfreq, tfm_tokenizer)
         for name in evaluation:
             if name == "cross" and dataset.n_sessions < 2:
                 log.warning("Dataset %s has one session per subject: no cross-session "
@@ -300,7 +307,7 @@ def _select_subjects(dataset, subjects):
     return selected
 
 
-def _as_pipelines(pipelines, dataset, paradigm, sfreq):
+def _as_pipelines(pipelines, dataset, paradigm, sfreq, tfm_tokenizer=None):
     validate_type(pipelines, (dict, list, tuple), "pipelines", "dict or list")
     if isinstance(pipelines, dict) and pipelines and all(
         isinstance(p, BaseEstimator) for p in pipelines.values()
@@ -308,7 +315,7 @@ def _as_pipelines(pipelines, dataset, paradigm, sfreq):
         return pipelines
     if sfreq is None:
         sfreq = _data_sfreq(dataset, paradigm)
-    return make_pipelines(pipelines, sfreq=sfreq)
+    return make_pipelines(pipelines, sfreq=sfreq, tfm_tokenizer=tfm_tokenizer)
 
 
 def _data_sfreq(dataset, paradigm):
@@ -429,7 +436,7 @@ def run_offline(
             mne.utils.use_log_level("WARNING"):
         epochs, y, meta = _subject_epochs(dataset, paradigm, number)
         sfreq = float(epochs.info["sfreq"])
-        pipelines = make_pipelines(cfg["pipelines"], sfreq=sfreq)
+        pipelines = make_pipelines(cfg["pipelines"], sfreq=sfreq, tfm_tokenizer=cfg["tfm_tokenizer"])
         results = evaluate_offline(
             dataset, pipelines, paradigm, evaluation=cfg["evaluations"], subjects=[number],
             hdf5_path=hdf5_dir, mne_data=mne_dir, n_jobs=n_jobs, random_state=seed,

@@ -12,6 +12,7 @@ name                    steps
 ``acm_ts_svm``          AugmentedCovariances(order, lag) -> TangentSpace -> SVC
 ``psd_lda``             PSDBandPower -> SignedR2Selector -> shrinkage LDA
 ``coh_lda``             ConnectivityNodeStrength -> SignedR2Selector -> shrinkage LDA
+``tfm_transformer``     frozen TFM tokenizer -> token transformer (brainpipe.models)
 ======================  ======================================================
 
 Feature estimators from :mod:`brainpipe.features` are imported inside the
@@ -29,7 +30,7 @@ from sklearn.svm import SVC
 
 from .._check import check_option, check_positive_int, validate_type
 
-__all__ = ["PIPELINES", "make_pipeline", "make_pipelines", "acm_parameters"]
+__all__ = ["PIPELINES", "make_pipeline", "make_pipelines", "acm_parameters", "uses_group_tokenizer"]
 
 # pyriemann's covariance estimator names (also those of brainpipe.kernels).
 _ESTIMATORS = ("scm", "cov", "oas", "lwf", "sch", "mcd", "hub", "stu", "tyl", "corr")
@@ -252,6 +253,52 @@ def acm_search_svm(orders=(1, 2, 3, 4, 6, 8), lags=(1, 2, 4), Cs=(0.5, 1.0, 1.5)
     )
 
 
+def tfm_transformer(sfreq=None, tokenizer="group", **params):
+    """TFM tokens + token transformer (Pradeepkumar et al.), on raw epochs.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling frequency of the epochs, in Hz (required; the model resamples
+        to 200 Hz itself).
+    tokenizer : path-like | "train" | None
+        A trained tokenizer file (the workflow's group tokenizer, filled in by
+        :func:`make_pipelines` from ``tfm_tokenizer=`` for the value
+        ``"group"``), or ``"train"`` / None: train a tokenizer on each fit's
+        training epochs only (the variant that never sees test data).
+    **params
+        :class:`brainpipe.models.tfm_transformer.TFMTransformerClassifier`
+        arguments (transformer size, epochs, learning rate, ...).
+    """
+    sfreq = _check_sfreq(sfreq, "tfm_transformer")
+    if tokenizer == "group":
+        raise ValueError(
+            "Pipeline 'tfm_transformer' uses the group tokenizer (tokenizer: group): pass its file "
+            "with make_pipelines(..., tfm_tokenizer=path), or set tokenizer: train to train one "
+            "on the training data of each fit."
+        )
+    from ..models.tfm_transformer import TFMTransformerClassifier
+
+    tokenizer = None if tokenizer in (None, "train") else str(tokenizer)
+    return Pipeline([("tfm", TFMTransformerClassifier(sfreq=sfreq, tokenizer=tokenizer, **params))])
+
+
+def uses_group_tokenizer(config):
+    """Whether a pipelines config (as :func:`make_pipelines` takes) needs the group TFM tokenizer."""
+    if isinstance(config, str):
+        config = [config]
+    if isinstance(config, (list, tuple)):
+        config = {name: {} for name in config}
+    if not isinstance(config, dict):
+        return False
+    for display, params in config.items():
+        params = params if isinstance(params, dict) else {}
+        if params.get("pipeline", display) == "tfm_transformer" and \
+                params.get("tokenizer", "group") == "group":
+            return True
+    return False
+
+
 PIPELINES = {
     "csp_lda": csp_lda,
     "ts_svm": ts_svm,
@@ -260,6 +307,7 @@ PIPELINES = {
     "acm_search_svm": acm_search_svm,
     "psd_lda": psd_lda,
     "coh_lda": coh_lda,
+    "tfm_transformer": tfm_transformer,
 }
 
 
@@ -291,7 +339,7 @@ def make_pipeline(name, **params):
     return builder(**params)
 
 
-def make_pipelines(config, sfreq=None):
+def make_pipelines(config, sfreq=None, tfm_tokenizer=None):
     """Build the ``{name: pipeline}`` dict MOABB evaluations take, from a config.
 
     Parameters
@@ -309,6 +357,9 @@ def make_pipelines(config, sfreq=None):
     sfreq : float | None
         Sampling frequency of the epochs, given to pipelines that take
         ``sfreq`` (PSD, connectivity) unless their params set it.
+    tfm_tokenizer : path-like | None
+        Trained TFM tokenizer file for ``tfm_transformer`` pipelines whose
+        ``tokenizer`` is ``"group"`` (the default).
 
     Returns
     -------
@@ -334,6 +385,9 @@ def make_pipelines(config, sfreq=None):
             )
         if "sfreq" in inspect.signature(PIPELINES[name]).parameters and params.get("sfreq") is None:
             params["sfreq"] = sfreq
+        if name == "tfm_transformer" and params.get("tokenizer", "group") == "group" \
+                and tfm_tokenizer is not None:
+            params["tokenizer"] = str(tfm_tokenizer)
         pipelines[str(display)] = make_pipeline(name, **params)
     return pipelines
 

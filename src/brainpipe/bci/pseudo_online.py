@@ -114,6 +114,9 @@ DEFAULT_CONFIG = {
     # pipelines: names of brainpipe.bci.pipelines.make_pipeline, or a dict
     # name -> parameters (or name -> ready scikit-learn estimator in Python)
     "pipelines": ["csp_lda", "ts_svm", "mdm"],
+    # trained TFM tokenizer file for tfm_transformer pipelines (tokenizer: group);
+    # the workflow fills it in from the group tokenizer rule
+    "tfm_tokenizer": None,
     "window": 1.0,  # window length (s)
     "step": 0.1,  # step between windows (s): one decision per step
     "train_step": 0.25,  # step of the training windows (s); None = step
@@ -845,12 +848,13 @@ def _splits(runs, evaluations):
                 yield ev, [r for r in runs if r.session != ses], rs
 
 
-def _pipelines(spec, sfreq):
+def _pipelines(spec, sfreq, tfm_tokenizer=None):
     """Map the ``pipelines`` config to estimators.
 
     ``spec`` is what :func:`brainpipe.bci.pipelines.make_pipelines` takes (a
     list of names or ``{display_name: params}``); in Python a dict value may
-    also be a ready scikit-learn estimator.
+    also be a ready scikit-learn estimator. ``tfm_tokenizer`` is the group
+    tokenizer file of ``tfm_transformer`` pipelines.
     """
     from .pipelines import make_pipelines
 
@@ -859,10 +863,10 @@ def _pipelines(spec, sfreq):
     if isinstance(spec, dict):
         ready = {k: v for k, v in spec.items() if hasattr(v, "fit")}
         rest = {k: v for k, v in spec.items() if k not in ready}
-        built = make_pipelines(rest, sfreq=sfreq) if rest else {}
+        built = make_pipelines(rest, sfreq=sfreq, tfm_tokenizer=tfm_tokenizer) if rest else {}
         out = {k: ready[k] if k in ready else built[k] for k in spec}
     else:
-        out = make_pipelines(list(spec), sfreq=sfreq)
+        out = make_pipelines(list(spec), sfreq=sfreq, tfm_tokenizer=tfm_tokenizer)
     if not out:
         raise ValueError("pipelines is empty: name at least one pipeline.")
     return out
@@ -886,6 +890,7 @@ def evaluate_pseudo_online(
     chunk=256,
     backend="auto",
     use_kernels=True,
+    tfm_tokenizer=None,
 ):
     """Pseudo-online (and offline) scores of pipelines on the runs of one subject.
 
@@ -940,6 +945,10 @@ def evaluate_pseudo_online(
         Kernel backend.
     use_kernels : bool
         Stream covariance pipelines through the kernels.
+    tfm_tokenizer : path-like | None
+        Group TFM tokenizer file for ``tfm_transformer`` pipelines
+        (:func:`brainpipe.bci.pipelines.make_pipelines`). Pipelines without a
+        covariance front, such as this one, decide on the raw windows.
 
     Returns
     -------
@@ -961,7 +970,7 @@ def evaluate_pseudo_online(
         )
     S_train = S if train_step is None else check_positive_int(round(train_step * sfreq), "train_step")
     smoothing = sorted({check_positive_int(k, "smoothing") for k in smoothing} - {1})
-    pipes = _pipelines(pipelines, sfreq)
+    pipes = _pipelines(pipelines, sfreq, tfm_tokenizer)
     all_events = pd.concat([r.events for r in runs])
     classes = task_classes(all_events, classes)
     labels = (IDLE, *classes)
@@ -1116,6 +1125,7 @@ def run_pseudo_online(
         chunk=cfg["chunk"],
         backend=cfg["backend"],
         use_kernels=cfg["use_kernels"],
+        tfm_tokenizer=cfg["tfm_tokenizer"],
     )
     preprocessed = isinstance(inputs, (list, tuple))
     if preprocessed:

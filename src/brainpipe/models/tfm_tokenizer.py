@@ -1,0 +1,795 @@
+"""TFM-Tokenizer: time-frequency motif tokens of single-channel EEG.
+
+Pradeepkumar et al., "Tokenizing single-channel EEG with time-frequency motif
+learning" (TFM-Tokenizer, ICLR 2026). Our own implementation, written from the
+paper and from a reading of the official code (GitHub
+``Jathurshan0330/TFM-Tokenizer``, ``models/tfm_token.py`` and the training
+script ``tfm_tokenizer_token_learning.py``); no code is copied.
+
+What a forward pass does, per channel (the model is single-channel: every
+channel of every montage is tokenized on its own):
+
+1. **preprocessing** (inside the model): resample to 200 Hz by FFT (what the
+   official data loaders do with ``scipy.signal.resample``), divide by the 95th
+   percentile of ``|x|`` (+1e-8), and take the STFT magnitude with
+   ``n_fft=200``, a periodic Hann window of 200 samples, hop 100,
+   ``center=False``, keeping bins 0-99 (1 s frames every 0.5 s, 1 Hz bins).
+2. **frequency path**, on each frame: ``Conv1d(1, 64, 5, stride 5)`` cuts
+   the 100 bins into 20 patches of 5 bins (GELU + GroupNorm, two 1x1 conv
+   blocks), a transformer across the 20 patches (dim 64, 8 heads, depth 2),
+   and a gated aggregation ``Conv1d(64, 8, 5, stride 5) * sigmoid(Conv1d(64, 8,
+   5, stride 5))`` flattened to 32 dims.
+3. **time path**, on the scaled waveform: ``Conv1d(1, 64, 200, stride 100)``
+   (one patch per STFT frame) and 1x1 conv blocks to 32 dims.
+4. both concatenated (64) -> **temporal transformer** across frames (depth 2)
+   -> L2-normalised -> **EMA vector quantiser** (nearest code, decay 0.99,
+   eps 1e-5, Laplace-smoothed cluster sizes) -> one token per frame, i.e. 2
+   tokens per second per channel.
+5. **decoder** (training only): transformer (depth 8 at paper size) on the
+   straight-through quantised vectors, then ``Linear - Tanh - Linear`` to the
+   100 bins of every frame.
+
+Training (:meth:`TFMTokenizer.loss`): the spectrogram is masked on 50 % of
+the 5-bin frequency bands and 50 % of the frames; the kept region is the
+intersection of the two keeps, and the second ("symmetric") view keeps its
+complement. Both views are encoded and decoded, and the loss is
+``MSE + MSE_sym + VQ + VQ_sym`` with the reconstruction compared with the
+whole unmasked spectrogram.
+
+Where we depart from the official code, and why:
+
+* transformers: ``torch.nn.TransformerEncoder`` (softmax attention, pre-norm,
+  GELU feed-forward 4x, dropout 0.2) instead of lucidrains'
+  ``linear_attention_transformer``: the sequences are short (20 frequency
+  patches, a few frames per epoch) so exact attention costs nothing, and it
+  avoids a dependency. No positional encodings, as in the official encoders.
+* masks are drawn per spectrogram (each row of the batch its own bands and
+  frames) instead of one mask shared by the whole batch; same expected
+  masking, more mask diversity per step. They come from the global torch
+  generator, which :class:`~brainpipe.models.train.Trainer` re-seeds every
+  epoch (deterministic, exact resume).
+* the codebook is a buffer updated only by the EMA (the official stores it
+  as a trainable ``nn.Embedding`` that the optimiser never moves, as the EMA
+  overwrites it every step). The VQ loss keeps the official form: the
+  "codebook" term is computed on the straight-through output, so with an
+  EMA codebook it acts as a second commitment term (loss value
+  ``(1 + beta) * mean((sg[q] - z)^2)``).
+* ``dead_code_threshold`` (0, i.e. off, by default: the official
+  behaviour) re-seeds codes whose EMA cluster size fell below it from
+  random rows of the current batch. With the official tiny uniform
+  initialisation, a code that no input picks early on keeps an exploding
+  ``M / Ns`` and is never picked again; on the demo (4000 windows, 256
+  codes, 6 epochs) 16 % of the codes were used without re-seeding and 88 %
+  with a threshold of 0.1. (Filling the codebook from the first batch
+  instead did worse: 74 %, the untrained encoder's outputs being nearly
+  identical.)
+* the time path reads the scaled, *unmasked* waveform in both views, as the
+  official forward does.
+* the official learning-rate schedule (warm-up then cosine from 1e-3 to a
+  final 5e-3, above the base) is per step; the shared loop's schedule is per
+  epoch (``final_lr_ratio=5`` reproduces the end point).
+
+The module follows braindecode's conventions for EEG models: arguments
+``n_chans, n_outputs, n_times, sfreq, chs_info`` and input of shape
+``(batch, n_chans, n_times)``. ``n_outputs`` is accepted for uniformity and
+unused (the tokenizer has no head; see
+:class:`~brainpipe.models.tfm_transformer.TokenTransformer`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .._check import check_positive_int
+
+__all__ = [
+    "TFMTokenizer",
+    "EMAVectorQuantizer",
+    "stft_magnitude",
+    "resample_fft",
+    "percentile_scale",
+    "tokenizer_step",
+    "train_tokenizer",
+    "save_tokenizer",
+    "load_tokenizer",
+    "PAPER_SIZE",
+    "OFFICIAL_PARAMETERS",
+]
+
+#: Architecture of the paper's "2x2x8" tokenizer (our defaults).
+PAPER_SIZE = {
+    "codebook_size": 8192,
+    "emb_size": 64,
+    "n_heads": 8,
+    "freq_depth": 2,
+    "time_depth": 2,
+    "decoder_depth": 8,
+}
+
+#: Trainable parameters the official code reports for the 2x2x8 tokenizer,
+#: codebook included: about 1.2 M (the issue's figure).
+OFFICIAL_PARAMETERS = 1.2e6
+
+_FORMAT = "brainpipe-tfm-tokenizer"
+_FORMAT_VERSION = 1
+
+
+# ---------------------------------------------------------------------------
+# preprocessing functions (torch, differentiable, batched)
+# ---------------------------------------------------------------------------
+
+
+def resample_fft(x, n_out):
+    """Resample the last axis to ``n_out`` samples by FFT (``scipy.signal.resample``).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., n_times)
+        Real signal.
+    n_out : int
+        Samples after resampling.
+
+    Returns
+    -------
+    y : torch.Tensor, shape (..., n_out)
+    """
+    n_in = x.shape[-1]
+    n_out = int(n_out)
+    if n_out == n_in:
+        return x
+    m = min(n_in, n_out)
+    spec = torch.fft.rfft(x, dim=-1)[..., : m // 2 + 1]
+    if m % 2 == 0:
+        # the unpaired bin at m // 2: folded in (down) or split (up), as scipy does
+        factor = torch.ones(m // 2 + 1, dtype=x.dtype, device=x.device)
+        factor[m // 2] = 2.0 if n_out < n_in else 0.5
+        spec = spec * factor
+    return torch.fft.irfft(spec, n=n_out, dim=-1) * (n_out / n_in)
+
+
+def percentile_scale(x, q=0.95, eps=1e-8):
+    """Divide each row by the ``q`` quantile of its absolute values (linear interpolation).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., n_times)
+
+    Returns
+    -------
+    scaled : torch.Tensor, shape (..., n_times)
+    """
+    scale = torch.quantile(x.abs(), float(q), dim=-1, keepdim=True)
+    return x / (scale + eps)
+
+
+def stft_magnitude(x, n_fft=200, hop_length=100, n_bins=None):
+    """Magnitude STFT with the tokenizer's settings.
+
+    Periodic Hann window of ``n_fft`` samples, ``center=False``, one-sided,
+    no normalisation (``torch.stft``); equals ``|scipy.signal.stft(x,
+    nperseg=n_fft, noverlap=n_fft - hop_length, boundary=None,
+    padded=False)| * window.sum()``.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (n_signals, n_times)
+    n_fft, hop_length : int
+    n_bins : int | None
+        Keep the first bins (``n_fft // 2`` by default: drops Nyquist).
+
+    Returns
+    -------
+    mag : torch.Tensor, shape (n_signals, n_bins, n_frames)
+        ``n_frames = 1 + (n_times - n_fft) // hop_length``.
+    """
+    if x.shape[-1] < n_fft:
+        raise ValueError(
+            f"The signal has {x.shape[-1]} samples, fewer than n_fft={n_fft}: the tokenizer "
+            "needs at least one 1 s frame (n_times >= sfreq)."
+        )
+    n_bins = n_fft // 2 if n_bins is None else int(n_bins)
+    window = torch.hann_window(n_fft, dtype=x.dtype, device=x.device)
+    spec = torch.stft(x, n_fft=n_fft, hop_length=hop_length, win_length=n_fft, window=window,
+                      center=False, onesided=True, return_complex=True)
+    return spec.abs()[:, :n_bins, :]
+
+
+# ---------------------------------------------------------------------------
+# building blocks
+# ---------------------------------------------------------------------------
+
+
+def _transformer(dim, n_heads, depth, dropout):
+    if depth == 0:
+        return nn.Identity()
+    layer = nn.TransformerEncoderLayer(
+        d_model=dim, nhead=n_heads, dim_feedforward=4 * dim, dropout=dropout,
+        activation="gelu", batch_first=True, norm_first=True,
+    )
+    return nn.TransformerEncoder(layer, num_layers=depth, enable_nested_tensor=False)
+
+
+def _conv_block(c_in, c_out, kernel, stride, groups_of=4):
+    return [nn.Conv1d(c_in, c_out, kernel_size=kernel, stride=stride), nn.GELU(),
+            nn.GroupNorm(max(1, c_out // groups_of), c_out)]
+
+
+class EMAVectorQuantizer(nn.Module):
+    """Nearest-code quantiser whose codebook follows an exponential moving average.
+
+    At every training forward, with one-hot assignments ``E`` (n, K) of the
+    inputs ``z`` (n, D)::
+
+        N  <- decay * N  + (1 - decay) * E.sum(0)
+        M  <- decay * M  + (1 - decay) * E.T @ z
+        Ns  = (N + eps) / (N.sum() + K * eps) * N.sum()      (Laplace smoothing)
+        codebook = M / Ns[:, None]
+
+    Parameters
+    ----------
+    codebook_size : int
+        Number of codes K.
+    dim : int
+        Code dimension D.
+    decay : float
+        EMA decay.
+    eps : float
+        Laplace smoothing of the cluster sizes.
+    dead_code_threshold : float
+        After each update, codes whose EMA cluster size is below this are
+        re-seeded from random rows of the current batch (drawn with the
+        global torch generator); 0 disables it (the official behaviour).
+
+    The codebook starts as U(-1/K, 1/K), as in the official code.
+    """
+
+    def __init__(self, codebook_size, dim, decay=0.99, eps=1e-5, dead_code_threshold=0.0):
+        super().__init__()
+        self.codebook_size = check_positive_int(codebook_size, "codebook_size")
+        self.dim = check_positive_int(dim, "dim")
+        self.decay = float(decay)
+        self.eps = float(eps)
+        self.dead_code_threshold = float(dead_code_threshold)
+        k = self.codebook_size
+        codebook = torch.empty(k, dim).uniform_(-1.0 / k, 1.0 / k)
+        self.register_buffer("codebook", codebook)
+        self.register_buffer("cluster_size", torch.zeros(k))
+        self.register_buffer("ema_w", codebook.clone())
+
+    def assign(self, flat):
+        """Index of the nearest code of each row of ``flat`` (n, D) -> (n,)."""
+        cb = self.codebook.to(flat.dtype)
+        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ cb.t() + cb.pow(2).sum(1)[None, :]
+        return dist.argmin(dim=1)
+
+    @torch.no_grad()
+    def ema_update(self, flat, indices):
+        """One EMA step of the codebook from rows ``flat`` (n, D) assigned to ``indices`` (n,)."""
+        flat = flat.detach().float()
+        onehot = F.one_hot(indices, self.codebook_size).to(flat.dtype)
+        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+        self.ema_w.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
+        n = self.cluster_size.sum()
+        smoothed = (self.cluster_size + self.eps) / (n + self.codebook_size * self.eps) * n
+        self.codebook.copy_(self.ema_w / smoothed[:, None])
+        if self.dead_code_threshold > 0:
+            dead = self.cluster_size < self.dead_code_threshold
+            n_dead = int(dead.sum())
+            if n_dead:
+                rows = flat[torch.randint(len(flat), (n_dead,), device="cpu").to(flat.device)]
+                self.codebook[dead] = rows
+                self.ema_w[dead] = rows * self.dead_code_threshold
+                self.cluster_size[dead] = self.dead_code_threshold
+
+    def forward(self, z):
+        """Quantise ``z`` of shape (..., D).
+
+        Returns
+        -------
+        quantized : torch.Tensor, shape (..., D)
+            The nearest codes (no gradient).
+        indices : torch.Tensor of int64, shape (...)
+        """
+        flat = z.reshape(-1, self.dim)
+        indices = self.assign(flat.detach())
+        quantized = self.codebook[indices].to(z.dtype)
+        if self.training:
+            self.ema_update(flat, indices)
+        return quantized.view_as(z), indices.view(z.shape[:-1])
+
+
+# ---------------------------------------------------------------------------
+# the tokenizer
+# ---------------------------------------------------------------------------
+
+
+class TFMTokenizer(nn.Module):
+    """Time-frequency motif tokenizer of single-channel EEG (Pradeepkumar et al.).
+
+    Parameters
+    ----------
+    n_chans : int | None
+        Channels of the input (braindecode convention). The model is
+        single-channel, so it only sets the expected ``(batch, n_chans, n_times)``
+        in :meth:`n_tokens`; any channel count is tokenized.
+    n_outputs : int | None
+        Unused: the tokenizer has no classification head (kept so code that
+        builds braindecode models can pass the same arguments).
+    n_times : int | None
+        Samples per input at ``sfreq`` (informative; any length >= 1 s works).
+    sfreq : float
+        Sampling frequency of the input (Hz); resampled to ``model_sfreq``.
+    chs_info : list of dict | None
+        MNE channel info (braindecode convention); kept, not used.
+    codebook_size : int
+        Number of tokens K (8192 in the paper).
+    emb_size : int
+        Token dimension (64).
+    n_heads : int
+        Attention heads of every transformer (8).
+    freq_depth, time_depth, decoder_depth : int
+        Layers of the frequency, temporal and decoder transformers (2, 2, 8).
+    n_freq_patch : int
+        Bins per frequency patch (5).
+    model_sfreq : float
+        Rate the model works at (200 Hz: 1 s STFT frames of ``n_fft`` samples).
+    n_fft, hop_length : int
+        STFT frame and hop (200, 100 samples at 200 Hz).
+    n_freq : int
+        Bins kept (100: 0-99 Hz).
+    scale_quantile : float
+        Each channel is divided by this quantile of ``|x|`` (0.95).
+    beta : float
+        Commitment weight (1.0).
+    decay, eps : float
+        EMA decay (0.99) and smoothing (1e-5) of the codebook.
+    dead_code_threshold : float
+        See :class:`EMAVectorQuantizer` (0 disables).
+    freq_mask_ratio, time_mask_ratio : float
+        Share of frequency bands and frames masked in training (0.5, 0.5).
+    dropout : float
+        Dropout of the transformers (0.2, as the official attention dropout).
+    """
+
+    def __init__(
+        self,
+        n_chans=None,
+        n_outputs=None,
+        n_times=None,
+        sfreq=200.0,
+        chs_info=None,
+        codebook_size=8192,
+        emb_size=64,
+        n_heads=8,
+        freq_depth=2,
+        time_depth=2,
+        decoder_depth=8,
+        n_freq_patch=5,
+        model_sfreq=200.0,
+        n_fft=200,
+        hop_length=100,
+        n_freq=100,
+        scale_quantile=0.95,
+        beta=1.0,
+        decay=0.99,
+        eps=1e-5,
+        dead_code_threshold=0.0,
+        freq_mask_ratio=0.5,
+        time_mask_ratio=0.5,
+        dropout=0.2,
+    ):
+        super().__init__()
+        self._init_params = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self.n_chans = n_chans
+        self.n_outputs = n_outputs
+        self.n_times = n_times
+        self.sfreq = float(sfreq)
+        self.chs_info = chs_info
+        if not self.sfreq > 0:
+            raise ValueError(f"sfreq must be > 0 Hz, got {sfreq!r}.")
+        self.codebook_size = check_positive_int(codebook_size, "codebook_size", minimum=2)
+        self.emb_size = check_positive_int(emb_size, "emb_size", minimum=4)
+        self.n_heads = check_positive_int(n_heads, "n_heads")
+        self.n_freq_patch = check_positive_int(n_freq_patch, "n_freq_patch")
+        self.model_sfreq = float(model_sfreq)
+        self.n_fft = check_positive_int(n_fft, "n_fft", minimum=2)
+        self.hop_length = check_positive_int(hop_length, "hop_length")
+        self.n_freq = check_positive_int(n_freq, "n_freq")
+        self.scale_quantile = float(scale_quantile)
+        self.beta = float(beta)
+        self.freq_mask_ratio = float(freq_mask_ratio)
+        self.time_mask_ratio = float(time_mask_ratio)
+        e, p = self.emb_size, self.n_freq_patch
+        if e % n_heads or e % 8:
+            raise ValueError(f"emb_size={e} must be a multiple of n_heads={n_heads} and of 8.")
+        if self.n_freq % p or self.n_freq > self.n_fft // 2 + 1:
+            raise ValueError(
+                f"n_freq={self.n_freq} must be a multiple of n_freq_patch={p} and at most "
+                f"n_fft // 2 + 1 = {self.n_fft // 2 + 1}."
+            )
+        n_patches = self.n_freq // p
+        if n_patches % p:
+            raise ValueError(
+                f"n_freq / n_freq_patch = {n_patches} patches must be a multiple of n_freq_patch={p} "
+                "(the gated aggregation pools patches by n_freq_patch)."
+            )
+        n_groups = n_patches // p  # positions after the aggregation conv (4)
+        half = e // 2
+        if half % n_groups:
+            raise ValueError(f"emb_size / 2 = {half} must be a multiple of {n_groups} aggregated positions.")
+
+        self.freq_patch_embedding = nn.Sequential(
+            *_conv_block(1, e, p, p), *_conv_block(e, e, 1, 1), *_conv_block(e, e, 1, 1)
+        )
+        self.freq_encoder = _transformer(e, n_heads, freq_depth, dropout)
+        self.freq_aggregate = nn.Conv1d(e, half // n_groups, kernel_size=p, stride=p)
+        self.freq_gate = nn.Conv1d(e, half // n_groups, kernel_size=p, stride=p)
+        self.time_patch_embedding = nn.Sequential(
+            *_conv_block(1, e, self.n_fft, self.hop_length), *_conv_block(e, e, 1, 1),
+            *_conv_block(e, half, 1, 1)
+        )
+        self.temporal_encoder = _transformer(e, n_heads, time_depth, dropout)
+        self.quantizer = EMAVectorQuantizer(self.codebook_size, e, decay=decay, eps=eps,
+                                            dead_code_threshold=dead_code_threshold)
+        self.decoder_transformer = _transformer(e, n_heads, decoder_depth, dropout)
+        self.decoder = nn.Sequential(nn.Linear(e, e), nn.Tanh(), nn.Linear(e, self.n_freq))
+
+    # -- configuration ---------------------------------------------------------
+
+    def get_config(self):
+        """The constructor arguments (JSON-able; ``chs_info`` dropped), to rebuild the model."""
+        cfg = dict(self._init_params)
+        cfg["chs_info"] = None
+        return cfg
+
+    def n_parameters(self, codebook=True):
+        """Trainable parameters, plus the codebook's ``K * D`` entries when ``codebook``
+        (the official code counts its codebook as a trainable embedding)."""
+        n = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return n + (self.quantizer.codebook.numel() if codebook else 0)
+
+    def model_n_times(self, n_times, sfreq=None):
+        """Samples at ``model_sfreq`` of an input of ``n_times`` samples at ``sfreq``."""
+        sfreq = self.sfreq if sfreq is None else float(sfreq)
+        return int(round(int(n_times) * self.model_sfreq / sfreq))
+
+    def n_tokens(self, n_times=None, sfreq=None):
+        """Tokens per channel of an input of ``n_times`` samples (default ``self.n_times``)."""
+        n_times = self.n_times if n_times is None else n_times
+        if n_times is None:
+            raise ValueError("n_tokens needs n_times (not set on the model).")
+        m = self.model_n_times(n_times, sfreq)
+        if m < self.n_fft:
+            raise ValueError(
+                f"An input of {n_times} samples at {sfreq or self.sfreq} Hz is {m} samples at "
+                f"{self.model_sfreq} Hz, shorter than one frame (n_fft={self.n_fft})."
+            )
+        return 1 + (m - self.n_fft) // self.hop_length
+
+    # -- pieces ----------------------------------------------------------------
+
+    def prepare(self, x, sfreq=None):
+        """Resample, scale and STFT one batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (batch, n_chans, n_times) or (batch, n_times)
+            EEG at ``sfreq`` (any unit: the scaling removes it).
+        sfreq : float | None
+            Default ``self.sfreq``.
+
+        Returns
+        -------
+        wave : torch.Tensor, shape (batch * n_chans, n_times_model)
+            Scaled waveform at ``model_sfreq``.
+        spec : torch.Tensor, shape (batch * n_chans, n_freq, n_frames)
+        """
+        if x.ndim == 2:
+            x = x[:, None, :]
+        if x.ndim != 3:
+            raise ValueError(f"Expected input of shape (batch, n_chans, n_times), got {tuple(x.shape)}.")
+        x = x.float()
+        wave = x.reshape(-1, x.shape[-1])
+        n_model = self.model_n_times(wave.shape[-1], sfreq)
+        wave = resample_fft(wave, n_model)
+        wave = percentile_scale(wave, self.scale_quantile)
+        spec = stft_magnitude(wave, self.n_fft, self.hop_length, self.n_freq)
+        return wave, spec
+
+    def encode(self, spec, wave):
+        """Encoder outputs before quantisation, L2-normalised.
+
+        Parameters
+        ----------
+        spec : torch.Tensor, shape (n, n_freq, n_frames)
+        wave : torch.Tensor, shape (n, n_times_model)
+
+        Returns
+        -------
+        z : torch.Tensor, shape (n, n_frames, emb_size)
+        """
+        n, n_freq, n_frames = spec.shape
+        f = spec.permute(0, 2, 1).reshape(n * n_frames, 1, n_freq)
+        f = self.freq_patch_embedding(f)                    # (n*T, E, n_patches)
+        f = self.freq_encoder(f.transpose(1, 2)).transpose(1, 2)
+        f = self.freq_aggregate(f) * torch.sigmoid(self.freq_gate(f))  # (n*T, E/2/g, g)
+        f = f.reshape(n, n_frames, -1)
+        t = self.time_patch_embedding(wave[:, None, :])     # (n, E/2, T)
+        t = t.transpose(1, 2)[:, :n_frames]
+        h = self.temporal_encoder(torch.cat([f, t], dim=-1))
+        return F.normalize(h, p=2, dim=-1)
+
+    def decode(self, q):
+        """Spectrogram from (straight-through) code vectors.
+
+        Parameters
+        ----------
+        q : torch.Tensor, shape (n, n_frames, emb_size)
+
+        Returns
+        -------
+        spec : torch.Tensor, shape (n, n_freq, n_frames)
+        """
+        return self.decoder(self.decoder_transformer(q)).transpose(1, 2)
+
+    def quantize(self, z):
+        """Quantise encoder outputs; returns ``(q_st, indices, q)``.
+
+        ``q_st = z + sg[q - z]`` carries the decoder's gradient to the
+        encoder unchanged (straight-through estimator).
+        """
+        q, indices = self.quantizer(z)
+        q_st = z + (q - z).detach()
+        return q_st, indices, q
+
+    def vq_loss(self, z, q_st):
+        """``codebook + beta * commitment`` in the official form (see the module notes)."""
+        commitment = torch.mean((q_st.detach() - z) ** 2)
+        codebook = torch.mean((q_st - z.detach()) ** 2)
+        return codebook + self.beta * commitment
+
+    def masks(self, n, n_frames, device=None):
+        """Keep-masks of the two views, shape (n, n_freq, n_frames), bool.
+
+        Per row: ``freq_mask_ratio`` of the ``n_freq / n_freq_patch`` bands
+        and ``time_mask_ratio`` of the frames are masked; view 1 keeps the
+        cells in a kept band *and* a kept frame, view 2 the complement.
+        Drawn from the global torch generator.
+        """
+        n_bands = self.n_freq // self.n_freq_patch
+        k_f = int(n_bands * self.freq_mask_ratio)
+        k_t = int(n_frames * self.time_mask_ratio)
+        band_rank = torch.rand(n, n_bands).argsort(dim=1).argsort(dim=1)
+        frame_rank = torch.rand(n, n_frames).argsort(dim=1).argsort(dim=1)
+        band_keep = (band_rank >= k_f).repeat_interleave(self.n_freq_patch, dim=1)
+        frame_keep = frame_rank >= k_t
+        keep = band_keep[:, :, None] & frame_keep[:, None, :]
+        keep = keep.to(device) if device is not None else keep
+        return keep, ~keep
+
+    # -- public API --------------------------------------------------------------
+
+    def forward(self, x, sfreq=None):
+        """Tokens of a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (batch, n_chans, n_times)
+        sfreq : float | None
+            Sampling frequency of ``x`` (default ``self.sfreq``).
+
+        Returns
+        -------
+        tokens : torch.Tensor of int64, shape (batch, n_chans, n_frames)
+            One token per 1 s frame, every 0.5 s (2 tokens / s / channel).
+        """
+        shape = x.shape
+        wave, spec = self.prepare(x, sfreq)
+        _, indices, _ = self.quantize(self.encode(spec, wave))
+        n_chans = shape[1] if len(shape) == 3 else 1
+        return indices.reshape(shape[0], n_chans, -1)
+
+    tokenize = forward
+
+    def reconstruct(self, x, sfreq=None, keep=None):
+        """Target spectrogram and its reconstruction from the tokens.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (batch, n_chans, n_times)
+        keep : torch.Tensor of bool, shape (batch * n_chans, n_freq, n_frames) | None
+            Mask the input spectrogram with it first (training views).
+
+        Returns
+        -------
+        spec, recon : torch.Tensor, shape (batch * n_chans, n_freq, n_frames)
+        indices : torch.Tensor of int64, shape (batch * n_chans, n_frames)
+        """
+        wave, spec = self.prepare(x, sfreq)
+        inp = spec if keep is None else spec * keep
+        q_st, indices, _ = self.quantize(self.encode(inp, wave))
+        return spec, self.decode(q_st), indices
+
+    def loss(self, x, sfreq=None):
+        """Training loss ``MSE + MSE_sym + VQ + VQ_sym`` of one batch, and its parts.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (batch, n_chans, n_times) or (batch, n_times)
+
+        Returns
+        -------
+        loss : torch.Tensor (scalar)
+        metrics : dict of str to float
+            ``recon``, ``recon_sym``, ``vq``, ``vq_sym``, ``masked_mse``
+            (error on the masked cells of view 1), ``perplexity`` and
+            ``codes_used`` of the batch's tokens.
+        """
+        wave, spec = self.prepare(x, sfreq)
+        keep, keep_sym = self.masks(spec.shape[0], spec.shape[2], spec.device)
+        out = {}
+        total = 0.0
+        all_idx = []
+        for name, k in (("", keep), ("_sym", keep_sym)):
+            z = self.encode(spec * k, wave)
+            q_st, idx, _ = self.quantize(z)
+            recon = self.decode(q_st)
+            mse = torch.mean((recon - spec) ** 2)
+            vq = self.vq_loss(z, q_st)
+            total = total + mse + vq
+            out["recon" + name] = mse.detach()
+            out["vq" + name] = vq.detach()
+            if name == "":
+                masked = ~k
+                out["masked_mse"] = ((recon - spec) ** 2)[masked].mean().detach() if masked.any() \
+                    else torch.zeros(())
+            all_idx.append(idx.reshape(-1))
+        counts = torch.bincount(torch.cat(all_idx), minlength=self.codebook_size).float()
+        out["perplexity"] = perplexity(counts)
+        out["codes_used"] = float((counts > 0).sum())
+        return total, out
+
+
+def perplexity(counts):
+    """``exp(entropy)`` of token counts (1 = one code, K = uniform use)."""
+    counts = torch.as_tensor(counts, dtype=torch.float64)
+    p = counts / counts.sum().clamp_min(1)
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def tokenizer_step(module, batch):
+    """Step function of :class:`~brainpipe.models.train.Trainer` for :class:`TFMTokenizer`.
+
+    ``batch`` is ``(x,)`` with ``x`` of shape (n, n_chans, n_times) or (n, n_times)
+    at ``module.sfreq``.
+    """
+    return module.loss(batch[0])
+
+
+# ---------------------------------------------------------------------------
+# training and files
+# ---------------------------------------------------------------------------
+
+
+def train_tokenizer(X, sfreq, model_params=None, trainer_params=None):
+    """Train a tokenizer on single-channel signals with the shared loop.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_signals, n_times) or (n_epochs, n_chans, n_times)
+        Windows or epochs; every channel becomes one training row (the model
+        is single-channel).
+    sfreq : float
+        Sampling frequency of ``X``.
+    model_params : dict | None
+        :class:`TFMTokenizer` arguments (``sfreq`` and ``n_times`` are set here).
+    trainer_params : dict | None
+        :class:`~brainpipe.models.train.Trainer` arguments.
+
+    Returns
+    -------
+    model : TFMTokenizer
+        Trained, in eval mode, on the CPU.
+    result : brainpipe.models.train.TrainResult
+    """
+    from .train import Trainer
+
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim == 3:
+        X = X.reshape(-1, X.shape[-1])
+    if X.ndim != 2 or len(X) < 2:
+        raise ValueError(f"X must be (n_signals, n_times) or (n_epochs, n_chans, n_times) "
+                         f"with >= 2 signals, got shape {X.shape}.")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinite values.")
+    params = dict(model_params or {})
+    params.update(sfreq=float(sfreq), n_times=int(X.shape[-1]), n_chans=1)
+    tp = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-5, "desc": "TFM tokenizer"}
+    tp.update(trainer_params or {})
+    torch.manual_seed(int(tp.get("seed", 0)))  # the initial weights come from the seed too
+    model = TFMTokenizer(**params)
+    result = Trainer(**tp).fit(model, tokenizer_step, [X[:, None, :]])
+    return model.cpu().eval(), result
+
+
+def save_tokenizer(model, path, **extra):
+    """Write a tokenizer (constructor arguments + weights) atomically.
+
+    The file is read back by :func:`load_tokenizer` with
+    ``torch.load(weights_only=True)``; ``extra`` (JSON-like values: numbers,
+    strings, lists, dicts) is stored beside it.
+    """
+    from ..io.atomic import atomic_path
+
+    state = {
+        "format": _FORMAT,
+        "version": _FORMAT_VERSION,
+        "config": model.get_config(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": extra,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return Path(path)
+
+
+def load_tokenizer(path, map_location="cpu", return_extra=False):
+    """Read a tokenizer written by :func:`save_tokenizer` (weights only, no pickled code).
+
+    Returns
+    -------
+    model : TFMTokenizer
+        In eval mode.
+    extra : dict
+        Only with ``return_extra=True``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"TFM tokenizer file {path} does not exist.")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise ValueError(f"Cannot read the TFM tokenizer file {path}: {err}") from err
+    if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        raise ValueError(f"{path} is not a brainpipe TFM tokenizer file (format {_FORMAT!r}).")
+    model = TFMTokenizer(**state["config"])
+    model.load_state_dict(state["state_dict"])
+    model.eval()
+    return (model, state.get("extra", {})) if return_extra else model
+
+
+def tokenize_array(model, X, sfreq=None, batch_size=256, device=None):
+    """Tokens of epochs as a numpy array, without gradients.
+
+    Parameters
+    ----------
+    model : TFMTokenizer
+    X : ndarray, shape (n_epochs, n_chans, n_times)
+    sfreq : float | None
+        Sampling frequency of ``X`` (default the model's).
+    batch_size : int
+        Epochs per forward.
+
+    Returns
+    -------
+    tokens : ndarray of int64, shape (n_epochs, n_chans, n_frames)
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 3:
+        raise ValueError(f"X must be (n_epochs, n_chans, n_times), got shape {X.shape}.")
+    device = next(model.parameters()).device if device is None else torch.device(device)
+    was_training = model.training
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for b0 in range(0, len(X), int(batch_size)):
+            xb = torch.from_numpy(X[b0 : b0 + int(batch_size)]).to(device)
+            out.append(model(xb, sfreq=sfreq).cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, X.shape[1], 0), dtype=np.int64)
