@@ -5,6 +5,20 @@
 #   tests/cluster/slurm_down.sh STATE_DIR
 set -uo pipefail
 STATE=${1:?usage: slurm_down.sh STATE_DIR}
+export PATH=$PATH:/usr/sbin
+# cancel what is still queued or running on this cluster (a killed run leaves
+# jobs behind), so no job step outlives its slurmd
+if [ -s "$STATE/slurmctld.pid" ] && [ -f "$STATE/slurm.conf" ]; then
+  ids=$(SLURM_CONF="$STATE/slurm.conf" timeout -s KILL 10 squeue -h -t PD,R,CG -o %i 2>/dev/null || true)
+  if [ -n "$ids" ]; then
+    # shellcheck disable=SC2086
+    SLURM_CONF="$STATE/slurm.conf" timeout -s KILL 10 scancel $ids && echo "cancelled jobs: $ids"
+    for _ in $(seq 1 40); do
+      [ -z "$(SLURM_CONF="$STATE/slurm.conf" timeout -s KILL 5 squeue -h -t R,CG -o %i 2>/dev/null)" ] && break
+      sleep 0.25
+    done
+  fi
+fi
 for name in slurmd slurmctld munged; do
   f="$STATE/$name.pid"
   [ -s "$f" ] || continue
