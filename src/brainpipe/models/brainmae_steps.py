@@ -33,7 +33,7 @@ from .brainmae import (BrainMAE, baseline_predictions, masked_mse, probe_cv, seg
                        similarity_vs_fc)
 
 __all__ = ["pretrain_brainmae", "probe_brainmae", "brainmae_subject_figure", "read_timeseries",
-           "common_tr"]
+           "common_tr", "group_fc", "reconstruction_scores"]
 
 SECTION = "BrainMAE"
 
@@ -98,11 +98,26 @@ def common_tr(bold_files):
     return trs[0]
 
 
-def _group_fc(series):
-    """Mean Pearson FC and pooled covariance of z-scored series, shape (n_rois, n_rois) each."""
+def group_fc(series):
+    """Group FC and covariance of training subjects.
+
+    Parameters
+    ----------
+    series : list of ndarray, shape (n_times, n_rois) each
+
+    Returns
+    -------
+    fc : ndarray, shape (n_rois, n_rois)
+        Mean Pearson correlation over subjects.
+    cov : ndarray, shape (n_rois, n_rois)
+        Ledoit-Wolf covariance of the pooled z-scored series (shrunk, so the
+        conditional-mean baseline stays stable with few TRs).
+    """
+    from sklearn.covariance import LedoitWolf
+
     z = [(x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0) for x in series]
     fc = np.mean([np.corrcoef(s.T) for s in z], axis=0)
-    cov = np.cov(np.concatenate(z).T)
+    cov = LedoitWolf(assume_centered=True).fit(np.concatenate(z)).covariance_
     return fc, cov
 
 
@@ -225,7 +240,7 @@ def pretrain_brainmae(timeseries_tsvs, bold_files, out_model, *, out_training_ts
         write_sidecar(out_training_tsv, sources, Description="BrainMAE pretraining history, one row per epoch")
 
         train_series = [series[i] for i in train_idx]
-        fc, cov = _group_fc(train_series)
+        fc, cov = group_fc(train_series)
         eval_idx = val_idx if len(val_idx) else train_idx
         recon_table, example = reconstruction_scores(est, [series[i] for i in eval_idx], fc, cov,
                                                      seed=eval_seed)
@@ -402,7 +417,8 @@ def probe_brainmae(model, timeseries_tsvs, participants_tsv, out_tsv, *, out_pre
         Numeric columns are regressed (ridge head), others classified
         (ridge classifier head).
     n_splits : int
-        Subject-disjoint folds (capped by the subjects, or the smallest class).
+        Subject-disjoint folds (capped so every test fold has 2 subjects for
+        regression, and every class is in every fold for classification).
     n_permutations : int
     seed : int
 
@@ -445,7 +461,8 @@ def probe_brainmae(model, timeseries_tsvs, participants_tsv, out_tsv, *, out_pre
         numeric = pd.api.types.is_numeric_dtype(table[target])
         task = "regression" if numeric else "classification"
         y = table[target].to_numpy(dtype=float) if numeric else table[target].astype(str).to_numpy()
-        k = len(y) if numeric else int(pd.Series(y).value_counts().min())
+        # at least 2 test subjects per fold (R^2 needs them), at least one per class
+        k = len(y) // 2 if numeric else int(pd.Series(y).value_counts().min())
         k = min(int(n_splits), k)
         if k < 2:
             raise input_error(participants_tsv, f"target {target!r}: too few subjects per class for CV")
