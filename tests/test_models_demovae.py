@@ -26,7 +26,7 @@ def _cohort(n=300, d=120, seed=0):
     return X.astype("float32"), demo
 
 
-SMALL = dict(latent_dim=8, hidden_dim=64, max_epochs=300, batch_size=1000, patience=None,
+SMALL = dict(latent_dim=8, hidden_dim=64, max_epochs=300, batch_size=1000, patience=None, lr=1e-3,
              val_fraction=0.0, progress=False, device="cpu")
 
 
