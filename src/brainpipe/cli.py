@@ -245,6 +245,12 @@ def _brainmae_subject(args):
 
 
 # -- model steps: tfm --
+def _tfm_tokenizer(args):
+    from .models.tfm_steps import train_group_tokenizer
+
+    _torch_threads(args.threads)
+    train_group_tokenizer(args.runs, args.model, args.training, figure_dir=args.figure_dir,
+                          fragment=args.fragment, **args.opts)
 
 
 def _report(args):
@@ -480,6 +486,14 @@ def build_parser():
     add_opts(p)
 
     # -- models: tfm --
+    p = add("tfm-tokenizer", _tfm_tokenizer, "train the group TFM EEG tokenizer on every preprocessed run")
+    p.add_argument("--model", required=True, help="tokenizer file to write (.pt)")
+    p.add_argument("--training", required=True, help="per-epoch training metrics TSV")
+    p.add_argument("--figure-dir", default=None, help="folder for the figures (default: the fragment's)")
+    p.add_argument("--fragment", default=None, help="group report fragment JSON")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("runs", nargs="+", help="preprocessed EEG runs (FIF) of every subject")
+    add_opts(p)
 
     p = add("report", _report, "assemble one subject's (or the group) HTML report from fragments")
     p.add_argument("--subject", default=None, help="subject label without 'sub-' (none: group report)")

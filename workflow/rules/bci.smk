@@ -1,5 +1,7 @@
 # BCI evaluation: offline (MOABB within/cross-session, epochs) and
 # pseudo-online (sliding windows over the continuous runs, idle class).
+# A tfm_transformer pipeline on the group tokenizer adds the tokenizer file
+# (models_tfm.smk) as an input and its path to the step's options.
 
 
 rule bci_offline:
@@ -7,13 +9,14 @@ rule bci_offline:
         CONDA_ENV
     input:
         runs=subject_preproc_runs,
+        tokenizer=tfm_tokenizer_offline,
     output:
         tsv=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-offline_scores.tsv"),
         fragment=figure("{sub}", "desc-offline_fragment.json"),
     log:
         str(LOGS / "bci_offline/sub-{sub}.log"),
     params:
-        opts=opts("bci", "offline", dataset={"task": EEG_TASK}),
+        opts=opts("bci", "offline", dataset={"task": EEG_TASK}, **tfm_bci_opts("offline")),
         seed=config["seed"],
     resources:
         mem_mb=4000,
@@ -30,13 +33,14 @@ rule bci_pseudo_online:
         CONDA_ENV
     input:
         runs=subject_raw_runs,
+        tokenizer=tfm_tokenizer_pseudo_online,
     output:
         tsv=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv"),
         fragment=figure("{sub}", "desc-pseudoonline_fragment.json"),
     log:
         str(LOGS / "bci_pseudo_online/sub-{sub}.log"),
     params:
-        opts=opts("bci", "pseudo_online", task=EEG_TASK),
+        opts=opts("bci", "pseudo_online", task=EEG_TASK, **tfm_bci_opts("pseudo_online")),
         root=str(BIDS),
     resources:
         mem_mb=4000,

@@ -237,6 +237,55 @@ def report_fragments(wildcards):
     return subject_fragments(wildcards.sub)
 
 
+# -- tfm: the group tokenizer, and the BCI rules that read it ------------------
+
+TFM = config.get("models", {}).get("tfm", {})
+TFM_TOKENIZER = str(RES / f"group/eeg/task-{EEG_TASK}_desc-tfm_tokenizer.pt")
+
+
+def tfm_enabled():
+    """The group TFM tokenizer is trained when enabled and there is EEG."""
+    return bool(TFM.get("enabled", False)) and bool(EEG_SUBJECTS)
+
+
+def bci_uses_tfm_tokenizer(kind):
+    """Whether bci.<kind> (offline, pseudo_online) runs a tfm_transformer pipeline
+    on the group tokenizer (`tokenizer: group`, the default; `train` needs none).
+    The same test as brainpipe.bci.pipelines.uses_group_tokenizer, read from the config."""
+    node = BCI[kind]
+    pipes = node["pipelines"]
+    pipes = {name: {} for name in pipes} if isinstance(pipes, list) else pipes
+    uses = node["enabled"] and bool(EEG_SUBJECTS) and any(
+        (params or {}).get("pipeline", name) == "tfm_transformer"
+        and (params or {}).get("tokenizer", "group") == "group"
+        for name, params in pipes.items()
+    )
+    if uses and not TFM.get("enabled", False):
+        raise ValueError(
+            f"bci.{kind}.pipelines has a tfm_transformer on the group tokenizer, but models.tfm "
+            "is not enabled: enable models.tfm or give that pipeline `tokenizer: train`."
+        )
+    return uses
+
+
+def tfm_bci_opts(kind):
+    """Extra step options of bci.<kind>: the group tokenizer's path when it reads it."""
+    return {"tfm_tokenizer": TFM_TOKENIZER} if bci_uses_tfm_tokenizer(kind) else {}
+
+
+def tfm_tokenizer_offline(wildcards):
+    return [TFM_TOKENIZER] if bci_uses_tfm_tokenizer("offline") else []
+
+
+def tfm_tokenizer_pseudo_online(wildcards):
+    return [TFM_TOKENIZER] if bci_uses_tfm_tokenizer("pseudo_online") else []
+
+
+def all_preproc_runs(wildcards=None):
+    """Every preprocessed EEG run of every subject (the tokenizer's training data)."""
+    return [eeg_preproc(sub, ses, run) for (sub, ses, run) in sorted(EEG_RAW)]
+
+
 def all_targets():
     targets = [str(RES / "dataset_description.json")]
     if config["report"]["enabled"]:
@@ -277,6 +326,8 @@ def group_fragments():
         frags += [str(RES / "group/figures/desc-brainmae_fragment.json"),
                   str(RES / "group/figures/desc-brainmaeprobe_fragment.json")]
     # -- group fragments: tfm --
+    if tfm_enabled():
+        frags.append(str(RES / "group/figures/desc-tfm_fragment.json"))
     return frags
 
 

@@ -1,1 +1,35 @@
-# tfm: group-level training and its downstream rules (brainpipe.models).
+# tfm: the group-level TFM tokenizer (brainpipe.models.TFMTokenizer), trained
+# self-supervised on every preprocessed EEG run; the tfm_transformer pipelines
+# of bci.offline / bci.pseudo_online read it (bci.smk, helpers in common.smk).
+# resources: gpu is models.tfm.gpu (0 or 1; the SLURM profile turns 1 into a
+# GPU request; set models.device to cuda or keep auto on a GPU node).
+
+if tfm_enabled():
+
+    rule tfm_tokenizer:
+        conda:
+            CONDA_ENV
+        input:
+            runs=all_preproc_runs(),
+        output:
+            model=TFM_TOKENIZER,
+            training=str(RES / f"group/eeg/task-{EEG_TASK}_desc-tfm_training.tsv"),
+            figures=[
+                str(RES / f"group/figures/task-{EEG_TASK}_desc-tfm_{name}.png")
+                for name in ("training", "usage", "reconstruction", "classtokens")
+            ],
+            # the step writes its figures beside the fragment
+            fragment=str(RES / "group/figures/desc-tfm_fragment.json"),
+        log:
+            str(LOGS / "tfm_tokenizer/group.log"),
+        params:
+            opts=opts("models", "tfm", seed=config["seed"], device=config["models"]["device"]),
+        threads: 2
+        resources:
+            mem_mb=4000,
+            runtime=60,
+            gpu=TFM.get("gpu", 0),
+        shell:
+            "brainpipe tfm-tokenizer --model {output.model:q} --training {output.training:q}"
+            " --fragment {output.fragment:q} --threads {threads}"
+            " --opts {params.opts:q} {input.runs:q} > {log:q} 2>&1"

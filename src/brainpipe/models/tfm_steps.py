@@ -146,7 +146,7 @@ def cue_epochs(runs, window_s, classes=None):
 # ---------------------------------------------------------------------------
 
 
-def mutual_information(tokens, labels, codebook_size):
+def mutual_information(tokens, labels, codebook_size, per_channel=False):
     """Plug-in mutual information (bits) between tokens and epoch labels, given the channel.
 
     ``I(token; label | channel) = sum_c p(c) I(token; label | channel = c)``
@@ -157,16 +157,18 @@ def mutual_information(tokens, labels, codebook_size):
     tokens : ndarray of int, shape (n_epochs, n_chans, n_frames)
     labels : ndarray, shape (n_epochs,)
     codebook_size : int
+    per_channel : bool
+        Return ``I(token; label | channel = c)`` for every channel instead.
 
     Returns
     -------
-    mi : float
+    mi : float | ndarray, shape (n_chans,)
     """
     tokens = np.asarray(tokens)
     _, y = np.unique(np.asarray(labels), return_inverse=True)
     n_classes = int(y.max()) + 1
     n_epochs, n_chans, n_frames = tokens.shape
-    mi = 0.0
+    mi = np.zeros(n_chans)
     for c in range(n_chans):
         t = tokens[:, c, :].ravel()
         lab = np.repeat(y, n_frames)
@@ -175,11 +177,11 @@ def mutual_information(tokens, labels, codebook_size):
         joint /= joint.sum()
         pt, py = joint.sum(1, keepdims=True), joint.sum(0, keepdims=True)
         nz = joint > 0
-        mi += float((joint[nz] * np.log2(joint[nz] / (pt @ py)[nz])).sum()) / n_chans
-    return mi
+        mi[c] = float((joint[nz] * np.log2(joint[nz] / (pt @ py)[nz])).sum())
+    return mi if per_channel else float(mi.mean())
 
 
-def tokenizer_diagnostics(model, rows, sfreq, epochs=None, labels=None, *, seed=0,
+def tokenizer_diagnostics(model, rows, sfreq, epochs=None, labels=None, *, ch_names=None, seed=0,
                           n_permutations=200, max_rows=2000, batch_size=256):
     """Numbers that show whether a trained tokenizer learned.
 
@@ -192,6 +194,8 @@ def tokenizer_diagnostics(model, rows, sfreq, epochs=None, labels=None, *, seed=
     epochs : ndarray, shape (n_epochs, n_chans, n_times) | None
         Cue-locked trials for the token-label mutual information.
     labels : ndarray, shape (n_epochs,) | None
+    ch_names : list of str | None
+        Channel names of ``epochs`` (to name the most informative channel).
     seed : int
         Row subset, masks and permutations.
     n_permutations : int
@@ -207,8 +211,10 @@ def tokenizer_diagnostics(model, rows, sfreq, epochs=None, labels=None, *, seed=
         baseline_mse``), ``full_mse`` and ``full_baseline_mse`` (unmasked
         input, every cell), and with epochs ``mi_bits``, ``mi_null_mean``,
         ``mi_null_p95``, ``mi_p`` (share of permutations with an MI at least
-        as large, with the +1 correction), ``n_epochs``; ``token_counts``
-        (list, per code).
+        as large, with the +1 correction), ``n_epochs``; the same for the
+        most informative channel against the null of the maximum over
+        channels (family-wise): ``mi_max_bits``, ``mi_max_channel``,
+        ``mi_max_null_p95``, ``mi_max_p``; ``token_counts`` (list, per code).
     """
     import torch
 
@@ -255,13 +261,20 @@ def tokenizer_diagnostics(model, rows, sfreq, epochs=None, labels=None, *, seed=
     diag["mse_ratio"] = diag["masked_mse"] / diag["baseline_mse"]
     if epochs is not None and labels is not None and len(labels) >= 4 and len(np.unique(labels)) > 1:
         tokens = tokenize_array(model, epochs, sfreq, batch_size=batch_size)
-        mi = mutual_information(tokens, labels, K)
-        null = np.array([mutual_information(tokens, rng.permutation(labels), K)
-                         for _ in range(int(n_permutations))])
+        mi_ch = mutual_information(tokens, labels, K, per_channel=True)
+        null_ch = np.array([mutual_information(tokens, rng.permutation(labels), K, per_channel=True)
+                            for _ in range(int(n_permutations))]).reshape(-1, len(mi_ch))
+        mi, null = float(mi_ch.mean()), null_ch.mean(axis=1)
+        best = int(np.argmax(mi_ch))
+        null_max = null_ch.max(axis=1)
         diag.update(
-            mi_bits=mi, mi_null_mean=float(null.mean()), mi_null_p95=float(np.quantile(null, 0.95)),
+            mi_bits=mi, mi_null_mean=float(null.mean()) if len(null) else float("nan"),
+            mi_null_p95=float(np.quantile(null, 0.95)) if len(null) else float("nan"),
             mi_p=float((1 + (null >= mi).sum()) / (1 + len(null))), n_epochs=int(len(labels)),
-            n_permutations=int(n_permutations),
+            n_permutations=int(n_permutations), mi_max_bits=float(mi_ch[best]),
+            mi_max_channel=ch_names[best] if ch_names is not None else best,
+            mi_max_null_p95=float(np.quantile(null_max, 0.95)) if len(null) else float("nan"),
+            mi_max_p=float((1 + (null_max >= mi_ch[best]).sum()) / (1 + len(null_max))),
         )
     return diag
 
@@ -342,7 +355,11 @@ def plot_reconstruction(model, row, sfreq, seed=0):
 
 
 def plot_class_tokens(tokens, labels, codebook_size, top=30):
-    """Per-class token distributions over the most used codes."""
+    """Per-class token distributions over the most used codes (a note when there are no trials)."""
+    if tokens is None or len(np.unique(labels)) < 2:
+        fig = _fig()
+        fig.text(0.5, 0.5, "No cue-locked trials of two or more classes in the runs.", ha="center")
+        return fig
     labels = np.asarray(labels)
     classes = list(dict.fromkeys(sorted(labels)))
     total = np.bincount(tokens.ravel(), minlength=codebook_size)
@@ -380,8 +397,10 @@ def train_group_tokenizer(runs, out_model, out_tsv, *, figure_dir=None, fragment
     out_tsv : path-like
         Per-epoch training history (``..._desc-tfm_training.tsv``).
     figure_dir : path-like | None
-        Folder of the figures (default beside ``out_model``): names start with
-        the model file's name less ``_tokenizer.pt``.
+        Folder of the figures (default: the fragment's folder, else beside
+        ``out_model``); names are the model file's name less
+        ``_tokenizer.pt`` + ``_training.png``, ``_usage.png``,
+        ``_reconstruction.png``, ``_classtokens.png``.
     fragment : path-like | None
         Group report fragment (section "TFM tokenizer").
     model : dict | None
@@ -414,7 +433,9 @@ def train_group_tokenizer(runs, out_model, out_tsv, *, figure_dir=None, fragment
     from .train import Trainer
 
     out_model, out_tsv = Path(out_model), Path(out_tsv)
-    figure_dir = Path(figure_dir) if figure_dir is not None else out_model.parent
+    if figure_dir is None:
+        figure_dir = Path(fragment).parent if fragment is not None else out_model.parent
+    figure_dir = Path(figure_dir)
     stem = out_model.name.removesuffix("_tokenizer.pt") if out_model.name.endswith("_tokenizer.pt") \
         else out_model.stem
     data = load_continuous_runs(runs)
@@ -428,7 +449,7 @@ def train_group_tokenizer(runs, out_model, out_tsv, *, figure_dir=None, fragment
     params = dict(model or {})
     params.update(sfreq=sfreq, n_times=rows.shape[1], n_chans=1)
     torch.manual_seed(int(seed))  # the initial weights come from the seed too
-    tok = TFMTokenizer(**params)
+    tok = TFMTokenizer(**params).init_decoder_bias(rows[:, None, :])
     tp = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-5}
     tp.update(training or {})
     # a killed run resumes from its checkpoint; the name carries the settings,
@@ -444,7 +465,8 @@ def train_group_tokenizer(runs, out_model, out_tsv, *, figure_dir=None, fragment
     history = result.to_frame()
 
     epochs, labels, ch_names = cue_epochs(data, float(window))
-    diag = tokenizer_diagnostics(tok, rows, sfreq, epochs, labels, seed=seed, n_permutations=n_permutations)
+    diag = tokenizer_diagnostics(tok, rows, sfreq, epochs, labels, ch_names=ch_names, seed=seed,
+                                 n_permutations=n_permutations)
     n_official = tok.n_parameters(codebook=True)
     paper = TFMTokenizer(sfreq=sfreq)
     info = {
@@ -459,11 +481,8 @@ def train_group_tokenizer(runs, out_model, out_tsv, *, figure_dir=None, fragment
         save_figure(plot_training(history), png["training"])
         save_figure(plot_usage(counts), png["usage"])
         save_figure(plot_reconstruction(tok, rows[0], sfreq, seed=seed), png["reconstruction"])
-        if epochs is not None and len(np.unique(labels)) > 1:
-            toks = tokenize_array(tok, epochs, sfreq)
-            save_figure(plot_class_tokens(toks, labels, tok.codebook_size), png["classtokens"])
-        else:
-            png.pop("classtokens")
+        toks = tokenize_array(tok, epochs, sfreq) if epochs is not None else None
+        save_figure(plot_class_tokens(toks, labels, tok.codebook_size), png["classtokens"])
         write_tsv(out_tsv, history)
         save_tokenizer(tok, out_model, diagnostics=diag, info=info, token_counts=counts)
         write_sidecar(out_model, [str(p) for p in runs],
@@ -492,6 +511,9 @@ def _write_fragment(path, diag, info, table, png):
         rows.append(("MI tokens-labels (bits, given channel)",
                      f"{diag['mi_bits']:.4f}; permutation null mean {diag['mi_null_mean']:.4f}, "
                      f"95% {diag['mi_null_p95']:.4f}, p = {diag['mi_p']:.3f}"))
+        rows.append((f"MI on the most informative channel ({diag['mi_max_channel']})",
+                     f"{diag['mi_max_bits']:.4f}; null of the channel maximum 95% "
+                     f"{diag['mi_max_null_p95']:.4f}, p = {diag['mi_max_p']:.3f}"))
     rows.append(("parameters", f"{info['parameters']:,} (paper size {info['paper_size_parameters']:,}; "
                                f"official about 1.2 M)"))
     rows.append(("training", f"{info['n_windows']} windows of {info['window_s']:.1f} s, "
@@ -509,7 +531,8 @@ def _write_fragment(path, diag, info, table, png):
                       caption="One window: STFT magnitude, the masked view, its reconstruction, "
                               "and the reconstruction of the unmasked input."),
     ]
-    if "classtokens" in png:
-        items.append(fragment_item("image", "Per-class token distributions", path=png["classtokens"]))
+    items.append(fragment_item("image", "Per-class token distributions", path=png["classtokens"],
+                               caption="Share of each class's tokens (cue-locked trials of the "
+                                       "window length, all channels) on the most used codes."))
     items.append(fragment_item("table", "Training history", path=table))
     write_fragment(path, "TFM tokenizer", items, order=60)
