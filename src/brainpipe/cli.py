@@ -510,6 +510,9 @@ def build_parser():
 def main(argv=None):
     """Entry point of the ``brainpipe`` command."""
     args = build_parser().parse_args(argv)
+    from .io.atomic import exit_cleanly_on_sigterm
+
+    exit_cleanly_on_sigterm()  # a stopped step removes its temporary files
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )

@@ -287,16 +287,26 @@ def all_preproc_runs(wildcards=None):
 
 
 def all_targets():
+    """Every report, and every fragment: each stage's job writes one.
+
+    The fragments are targets even when a report needs them: Snakemake
+    deletes a job's old outputs when it starts it and when it fails, and it
+    does not rebuild a missing intermediate file whose consumers look up to
+    date. A rerun (changed parameters, --forcerun) interrupted by a signal
+    would otherwise end with the new outputs gone, the old report kept and
+    "Nothing to be done". As targets, missing fragments are rebuilt, and
+    what consumes them after. The same holds for the simulated dataset.
+    """
     targets = [str(RES / "dataset_description.json")]
+    if SIM["enabled"]:
+        targets.append(str(BIDS / "dataset_description.json"))
+    for sub in SUBJECTS:
+        targets += subject_fragments(sub)
+    targets += group_fragments()
     if config["report"]["enabled"]:
         targets += [str(RES / f"sub-{sub}/sub-{sub}_report.html") for sub in SUBJECTS]
-    else:
-        for sub in SUBJECTS:
-            targets += subject_fragments(sub)
-    if config["report"]["enabled"] and group_fragments():
-        targets.append(str(RES / "group/group_report.html"))
-    else:
-        targets += group_fragments()
+        if group_fragments():
+            targets.append(str(RES / "group/group_report.html"))
     return targets
 
 

@@ -108,6 +108,23 @@ def _json_default(obj):
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serialisable")
 
 
+def exit_cleanly_on_sigterm():
+    """Turn SIGTERM into ``SystemExit(143)`` so ``finally`` blocks run.
+
+    Python's default for SIGTERM ends the process at once: the temporary
+    files of :func:`atomic_path` and the outputs :func:`all_or_nothing` would
+    remove stay behind. Snakemake, a batch system (``scancel``) or ``kill``
+    send SIGTERM to the step of a job they stop; with this handler (installed
+    by the ``brainpipe`` command) the step unwinds and leaves nothing partial.
+    """
+    import signal
+
+    def _exit(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
 @contextlib.contextmanager
 def all_or_nothing(*paths):
     """Remove outputs written inside the block if the block raises.
