@@ -40,7 +40,7 @@ rule bci_pseudo_online:
     log:
         str(LOGS / "bci_pseudo_online/sub-{sub}.log"),
     params:
-        opts=opts("bci", "pseudo_online", task=EEG_TASK, **tfm_bci_opts("pseudo_online")),
+        opts=opts("bci", "pseudo_online", task=EEG_TASK, bad_channels=bad_channel_opts(), **tfm_bci_opts("pseudo_online")),
         root=str(BIDS),
     resources:
         mem_mb=4000,

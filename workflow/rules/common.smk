@@ -341,6 +341,14 @@ def group_fragments():
     return frags
 
 
+def bad_channel_opts():
+    """The eeg.preprocess bad-channel keys, for steps that read the raw runs
+    (pseudo-online): the same flat/noisy handling as preprocessing."""
+    pre = config["eeg"]["preprocess"]
+    keys = ("flat_threshold", "noisy_z", "interpolate_bads", "l_freq", "h_freq")
+    return {k: pre[k] for k in keys if k in pre}
+
+
 def validate_command(config_only=False):
     """The `brainpipe validate` call run onstart: the data (unless still to be
     simulated) and the merged config, before any job."""
