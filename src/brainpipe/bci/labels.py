@@ -337,8 +337,8 @@ def window_labels(
 def _choose(counts, last, window, min_overlap):
     """Code chosen for each window from its coverage (see :func:`window_labels`)."""
     n = counts.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
+    if n == 0 or counts.shape[1] == 1:  # no windows, or no task class: all idle
+        return np.zeros(n, dtype=np.int64)
     # Lexicographic key (coverage, last sample): the max is the plurality
     # winner with ties to the later event. Scaling by (window + 1) keeps the
     # second key from ever outweighing one sample of coverage.

@@ -249,16 +249,30 @@ def _finite_number(value):
 
 def _event_onsets(events):
     try:
-        table = pd.read_csv(events, sep="\t", na_values=["n/a"], keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        lines = Path(events).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise input_error(events, f"is not a readable UTF-8 TSV table ({err})") from err
+    if not lines:
+        raise input_error(events, "is empty (a TSV needs at least a header line)")
+    width = len(lines[0].split("\t"))
+    for i, line in enumerate(lines[1:], start=2):
+        if line.strip() and len(line.split("\t")) != width:
+            raise input_error(events, f"line {i} has {len(line.split(chr(9)))} tab-separated fields, "
+                                      f"the header has {width}")
+    try:
+        table = pd.read_csv(events, sep="\t", na_values=["n/a"], keep_default_na=False, index_col=False,
+                            dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         raise input_error(events, f"is not a readable TSV table ({err})") from err
     if "onset" not in table.columns:
         raise input_error(events, f"has no 'onset' column (columns: {list(table.columns)})")
-    onset = pd.to_numeric(table["onset"], errors="coerce")
-    bad = table["onset"][onset.isna() | ~np.isfinite(onset.fillna(0))]
-    if len(bad):
-        raise input_error(events, f"onset must be a finite number of seconds; row {bad.index[0] + 2} has {bad.iloc[0]!r}")
-    return onset.to_numpy(dtype=float)
+    onset = pd.to_numeric(table["onset"], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(onset))
+    if bad.size:
+        raise input_error(
+            events, f"onset must be a finite number of seconds; line {bad[0] + 2} has {table['onset'].iloc[bad[0]]!r}"
+        )
+    return onset
 
 
 def _check_markers(vhdr, n_samples):

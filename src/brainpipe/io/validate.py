@@ -562,7 +562,8 @@ def _check_pipelines(key, spec, n_samples, n_chan, problems, builder_defaults, s
         if not (n_samples and n_chan):
             continue
         for order, lag in sizes:
-            usable = n_samples - (order - 1) * lag
+            # MOABB's embedding keeps window - order * lag samples per copy (order > 1)
+            usable = n_samples if order == 1 else n_samples - order * lag
             if usable <= n_chan * order:
                 problems.append(
                     f"{where}: order {order} x lag {lag} does not fit {n_samples}-sample windows of "

@@ -103,7 +103,8 @@ def window_covariances(x, window, step, *, order=1, lag=1, estimator="scm",
     Returns
     -------
     covs : ndarray, shape (n_windows, n_channels * order, n_channels * order)
-        float64 SPD matrices (a torch tensor for tensor input with the torch
+        float64 symmetric positive semi-definite matrices, definite in the
+        cases given in the notes below (a torch tensor for tensor input with the torch
         backend). ``n_windows = (n_times - window) // step + 1``. For long
         recordings (an hour at order 8 is about 9 GB of output) use
         :func:`iter_window_covariances`.
@@ -113,14 +114,54 @@ def window_covariances(x, window, step, *, order=1, lag=1, estimator="scm",
     ValueError
         If the window is longer than the recording, or too short for
         ``order`` and ``lag`` (fewer than 2 samples per copy), or ``x`` has
-        NaN/inf.
+        NaN/inf, or the covariances overflow float64 (samples beyond about
+        1e150, e.g. a unit or scaling error).
+
+    Notes
+    -----
+    The matrices are symmetric and positive semi-definite; they are positive
+    *definite* (what Riemannian steps need) only when the embedded window has
+    full rank. They are singular, and only semi-definite, when
+
+    * the window is too short for the augmented dimension: ``"scm"`` and
+      ``"cov"`` need ``n_eff > n_channels * order`` samples per copy, with
+      ``n_eff = window`` for order 1 and ``window - order * lag`` otherwise
+      (:func:`effective_length`);
+    * a channel is constant (flat) in the window, or channels are linearly
+      dependent (a duplicated channel, an average reference, a bipolar
+      montage that sums to zero);
+    * every channel is constant in the window: then every estimator,
+      ``"oas"`` and ``"lwf"`` included, returns the zero matrix.
+
+    ``"oas"`` and ``"lwf"`` shrink towards a scaled identity and are
+    positive definite whenever a copy holds at least 3 samples and the
+    window is not constant on every channel (with 2 samples the Ledoit-Wolf
+    shrinkage is 0 and ``"lwf"`` is singular), so they are the choice for
+    short windows or rank-deficient data.
+    Near-singular matrices (a condition number above about 1e15) are
+    positive definite in exact arithmetic but may have tiny negative
+    eigenvalues in float64. Nothing here repairs these cases: check the
+    channels (see ``brainpipe.eeg.preprocess.find_bad_channels``) or pick a
+    shrinkage estimator.
     """
     order, lag, name = _check_params(order, lag, estimator, backend)
     x = _as_array(x, 2, "(n_channels, n_times)", name)
     n_windows(x.shape[1], window, step)
     effective_length(window, order, lag)
-    return get_backend(name).window_covariances(x, int(window), int(step), order, lag,
+    covs = get_backend(name).window_covariances(x, int(window), int(step), order, lag,
                                                 estimator)
+    return _check_finite_covs(covs)
+
+
+def _check_finite_covs(covs):
+    """Raise if finite input gave non-finite covariances (float64 overflow)."""
+    finite = bool(covs.isfinite().all()) if _is_tensor(covs) else bool(np.isfinite(covs).all())
+    if not finite:
+        raise ValueError(
+            "the covariances overflow float64 (inf or NaN from finite input): the samples are "
+            "too large (beyond about 1e150); check the unit and scaling of x."
+        )
+    return covs
 
 
 def iter_window_covariances(x, window, step, *, chunk=DEFAULT_CHUNK, order=1, lag=1,
@@ -178,7 +219,7 @@ def iter_window_covariances(x, window, step, *, chunk=DEFAULT_CHUNK, order=1, la
             start = first * step
             seg = _as_array(x[:, start : start + (n - 1) * step + window], 2,
                             "(n_channels, n_times)", name)
-            yield impl.window_covariances(seg, window, step, order, lag, estimator)
+            yield _check_finite_covs(impl.window_covariances(seg, window, step, order, lag, estimator))
 
     return _chunks()
 
@@ -199,11 +240,13 @@ def epoch_covariances(X, *, order=1, lag=1, estimator="scm", backend="auto"):
     Returns
     -------
     covs : ndarray, shape (n_trials, n_channels * order, n_channels * order)
-        float64 SPD matrices (a tensor for tensor input with the torch backend).
+        float64 SPD matrices (a tensor for tensor input with the torch backend);
+        see the notes of :func:`window_covariances` for when they are only
+        semi-definite.
     """
     order, lag, name = _check_params(order, lag, estimator, backend)
     X = _as_array(X, 3, "(n_trials, n_channels, n_times)", name)
     if X.shape[0] == 0:
         raise ValueError("X has no epochs (shape[0] == 0).")
     effective_length(X.shape[2], order, lag, what="n_times")
-    return get_backend(name).epoch_covariances(X, order, lag, estimator)
+    return _check_finite_covs(get_backend(name).epoch_covariances(X, order, lag, estimator))
