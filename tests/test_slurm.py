@@ -48,6 +48,12 @@ RUN_TIMEOUT = 2400
 TABLES = (".tsv",)
 ARRAYS = (".npz",)
 SIDECARS = (".json",)
+# Report fragments embed their stage's tables as HTML, timings included:
+# compared by presence (the tables themselves are compared).
+FRAGMENTS = ("_fragment.json",)
+# Columns that hold wall-clock measurements (MOABB's `time`, the pseudo-online
+# timings, the training loop's seconds per epoch): dropped before comparing.
+TIMING_COLUMNS = {"time", "fit_s", "window_s", "classify_s", "windows_per_s", "seconds"}
 
 
 def _env(extra=None):
@@ -100,12 +106,18 @@ def _strip_root(node, root):
     return node
 
 
+def _arrays_equal(x, y):
+    nan = x.dtype.kind in "fc" and y.dtype.kind in "fc"
+    return x.shape == y.shape and np.array_equal(x, y, equal_nan=nan)
+
+
 def compare_outputs(run_a, run_b, files=None):
     """Differences between the outputs of two runs (empty list: identical).
 
-    Tables (TSV) must be equal cell for cell, arrays (NPZ) bit for bit, JSON
-    sidecars and fragments equal once work-dir paths are removed; every other
-    output must exist in both runs.
+    Tables (TSV) must be equal cell for cell (wall-clock columns aside),
+    arrays (NPZ) bit for bit, JSON sidecars equal once work-dir paths are
+    removed; every other output (report fragments included) must exist in
+    both runs.
     """
     res_a, res_b = Path(run_a) / "results", Path(run_b) / "results"
     names_a, names_b = _outputs(res_a), _outputs(res_b)
@@ -120,15 +132,17 @@ def compare_outputs(run_a, run_b, files=None):
         if name.endswith(TABLES):
             ta = pd.read_csv(a, sep="\t", keep_default_na=False)
             tb = pd.read_csv(b, sep="\t", keep_default_na=False)
+            ta = ta.drop(columns=TIMING_COLUMNS & set(ta.columns))
+            tb = tb.drop(columns=TIMING_COLUMNS & set(tb.columns))
             if not ta.equals(tb):
                 problems.append(f"table differs: {name}")
         elif name.endswith(ARRAYS):
             with np.load(a) as za, np.load(b) as zb:
                 if sorted(za.files) != sorted(zb.files) or not all(
-                    np.array_equal(za[k], zb[k], equal_nan=True) for k in za.files
+                    _arrays_equal(za[k], zb[k]) for k in za.files
                 ):
                     problems.append(f"arrays differ: {name}")
-        elif name.endswith(SIDECARS):
+        elif name.endswith(SIDECARS) and not name.endswith(FRAGMENTS):
             # sidecars may name their sources by absolute path
             ja = _strip_root(json.loads(a.read_text()), Path(run_a).resolve())
             jb = _strip_root(json.loads(b.read_text()), Path(run_b).resolve())
@@ -196,7 +210,7 @@ def _jobs(env, run_id):
 @pytest.fixture(scope="module")
 def slurm_run(slurm_cluster, tmp_path_factory):
     workdir = _new_workdir(tmp_path_factory, "slurm")
-    # the cluster has no slurmdbd: jobs are polled with squeue (MinJobAge=600
+    # the cluster has no slurmdbd: jobs are polled with squeue (MinJobAge=7200
     # keeps finished jobs there); a short first check keeps the run quick
     proc = _snakemake(
         workdir, "--profile", str(PROFILE), "--slurm-status-command", "squeue",
@@ -344,7 +358,8 @@ def test_compare_outputs_sees_a_changed_cell_array_and_file(tmp_path):
     for run in ("a", "b"):
         res = tmp_path / run / "results"
         (res / "sub-01/logs").mkdir(parents=True)
-        pd.DataFrame({"x": [1.0, 2.0], "y": ["p", "q"]}).to_csv(res / "sub-01/t.tsv", sep="\t", index=False)
+        pd.DataFrame({"x": [1.0, 2.0], "y": ["p", "q"], "fit_s": [0.1, 0.2] if run == "a" else [0.3, 0.1]}
+                     ).to_csv(res / "sub-01/t.tsv", sep="\t", index=False)
         np.savez(res / "sub-01/a.npz", covs=np.eye(3))
         (res / "sub-01/s.json").write_text(json.dumps({"Sources": [f"{tmp_path / run}/data/x"]}))
         (res / "sub-01/logs/r.log").write_text(run)  # logs are not compared
@@ -362,19 +377,20 @@ def test_compare_outputs_sees_a_changed_cell_array_and_file(tmp_path):
 
 
 def test_profile_names_existing_rules_and_valid_values():
-    # every set-resources rule but the three model-training ones (which the
-    # model rules add when enabled) is a rule of the workflow
+    # every set-resources rule but the model-training ones (which the model
+    # rule files define only when the model is enabled) is a rule of the workflow
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
     rules = set(re.findall(r"^\s*rule (\w+):", "\n".join(
         p.read_text() for p in (REPO / "workflow/rules").glob("*.smk")), flags=re.M))
     named = set(profile["set-resources"])
-    assert named - rules <= {"demovae_fit", "brainmae_pretrain", "tfm_tokenizer_train"}, named - rules
+    training = {"demovae_fit", "brainmae_pretrain", "tfm_tokenizer", "tfm_tokenizer_train"}
+    assert named - rules <= training, named - rules
     for rule, res in profile["set-resources"].items():
         for attempt in (1, 2, 3):
             mem = eval(str(res["mem_mb"]), {"attempt": attempt})  # noqa: S307
             minutes = eval(str(res["runtime"]), {"attempt": attempt})  # noqa: S307
             assert mem >= 1000 * attempt and minutes >= 10 * attempt, rule
-    for rule in ("demovae_fit", "brainmae_pretrain", "tfm_tokenizer_train"):
+    for rule in sorted(training):
         res = profile["set-resources"][rule]
         assert res["gpu"] == 1 and res["slurm_partition"] and res["slurm_extra"].startswith("'")
     assert profile["executor"] == "slurm" and profile["retries"] >= 1

@@ -110,9 +110,10 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 GresTypes=gpu
-# squeue keeps finished jobs this long; the snakemake plugin polls with
-# squeue here (no slurmdbd) and needs this well above its check interval
-MinJobAge=600
+# squeue/scontrol keep finished jobs this long (s): the snakemake plugin polls
+# with squeue here (no slurmdbd) and needs this well above its check interval,
+# and the test reads every job of a run after it ended
+MinJobAge=7200
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM Gres=gpu:1 State=UNKNOWN
 PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=ALL Default=NO MaxTime=INFINITE State=UP
