@@ -642,3 +642,34 @@ def test_config_only_for_the_simulated_demo(tmp_path):
     bad["fmri"]["dynamic"]["window_s"] = 1000.0
     with pytest.raises(BrainpipeInputError, match="config fmri.dynamic.window_s"):
         validate_config(bad)
+
+
+# --------------------------------------------------------------------------
+# score tables: two identical runs give identical bytes (timings apart)
+# --------------------------------------------------------------------------
+def test_pseudo_online_scores_byte_identical(small_bids, tmp_path):
+    from brainpipe.bci.pseudo_online import TIMING_COLUMNS, run_pseudo_online, timing_path
+
+    cfg = {"pipelines": ["csp_lda"], "evaluations": ["within-session"], "smoothing": [3], "step": 0.25,
+           "task": "imagery"}
+    outs = [tmp_path / f"run{i}" / "sub-01_task-imagery_desc-pseudoonline_scores.tsv" for i in (1, 2)]
+    for out in outs:
+        run_pseudo_online(small_bids, "01", out, config=cfg)
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    header = outs[0].read_text().splitlines()[0].split("\t")
+    assert not set(TIMING_COLUMNS) & set(header)
+    timing = pd.read_csv(timing_path(outs[0]), sep="\t")
+    assert set(TIMING_COLUMNS) <= set(timing.columns) and len(timing) == len(pd.read_csv(outs[0], sep="\t"))
+
+
+def test_offline_scores_byte_identical(small_bids, tmp_path):
+    from brainpipe.bci.offline import run_offline
+
+    cfg = {"pipelines": {"csp_lda": {}}, "n_splits": 2, "evaluations": ["within"]}
+    outs = [tmp_path / f"run{i}" / "sub-01_task-imagery_desc-offline_scores.tsv" for i in (1, 2)]
+    for out in outs:
+        run_offline(small_bids, "01", out, config=cfg, seed=0)
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    assert "time" not in outs[0].read_text().splitlines()[0].split("\t")
+    timing = pd.read_csv(outs[0].with_name("sub-01_task-imagery_desc-offline_timing.tsv"), sep="\t")
+    assert "time" in timing.columns

@@ -10,6 +10,8 @@ from scipy.signal import butter, sosfilt
 from brainpipe.bci.labels import IDLE
 from brainpipe.bci.pseudo_online import (
     RESULT_COLUMNS,
+    SCORE_COLUMNS,
+    TIMING_COLUMNS,
     ContinuousRun,
     WindowDecoder,
     causal_bandpass,
@@ -19,6 +21,7 @@ from brainpipe.bci.pseudo_online import (
     run_pseudo_online,
     run_pseudo_online_group,
     split_covariance_step,
+    timing_path,
     training_windows,
 )
 from brainpipe.bci.smoothing import average_probabilities, majority_vote, smooth_decisions
@@ -354,7 +357,9 @@ def test_run_pseudo_online_from_fif(tmp_path, sim_runs):
     run_pseudo_online(files, "01", out, config=cfg, figure_dir=tmp_path / "out",
                       fragment=frag, decisions_tsv=decisions)
     tab = pd.read_csv(out, sep="\t")
-    assert list(tab.columns) == list(RESULT_COLUMNS)
+    assert list(tab.columns) == list(SCORE_COLUMNS)
+    timing = pd.read_csv(timing_path(out), sep="\t")
+    assert len(timing) == len(tab) and set(TIMING_COLUMNS) <= set(timing.columns)
     # 2 sessions x 2 runs, within- and cross-session, offline + online (k=1, 3)
     assert len(tab) == 4 * 2 * 3
     on = tab[(tab["mode"] == "pseudo-online") & (tab["smoothing"] == 1)]

@@ -79,6 +79,10 @@ DEFAULT_CONFIG = {
 _COLUMN_NAMES = {"samples": "n_samples", "samples_test": "n_samples_test",
                  "channels": "n_channels"}
 _FIRST_COLUMNS = ["subject", "session", "evaluation", "pipeline", "score"]
+#: Columns of the results that are timings (MOABB's mean fit time, s): written
+#: to ``*_timing.tsv``, not to the scores table, so identical runs give
+#: identical score tables.
+TIMING_COLUMNS = ("time",)
 
 
 def make_paradigm(name="left_right", scores=None, **params):
@@ -400,7 +404,10 @@ def run_offline(
         BIDS label (``"01"``) or MOABB subject number.
     out_tsv : path-like
         Scores table to write (e.g. ``sub-01_task-imagery_desc-offline_scores.tsv``);
-        a JSON sidecar is written beside it.
+        a JSON sidecar is written beside it, and ``<stem>_timing.tsv`` with
+        the fit times (:data:`TIMING_COLUMNS`, keyed by subject, session,
+        evaluation and pipeline), so that identical runs write identical
+        score tables.
     config : dict | None
         The ``bci.offline`` config; missing keys take :data:`DEFAULT_CONFIG`.
     figure_dir : path-like | None
@@ -459,7 +466,10 @@ def run_offline(
     scores_png = figure_dir / f"{stem}_scores.png"
     cov_png = figure_dir / f"{stem}_covariance.png"
     sources = dataset.data_path(number) if isinstance(dataset, BIDSMotorImagery) else [str(source)]
-    with all_or_nothing(scores_png, cov_png, out_tsv, fragment):
+    # fit times differ between identical runs: kept out of the scores table
+    timing_tsv = out_tsv.with_name(f"{stem}_timing.tsv")
+    keys = [c for c in ("subject", "subject_label", "session", "evaluation", "pipeline") if c in results]
+    with all_or_nothing(scores_png, cov_png, out_tsv, timing_tsv, fragment):
         save_figure(
             plot_offline_scores(results, chance=chance, score_label=score_name,
                                 title=f"sub-{label}: offline {score_name}"),
@@ -470,7 +480,8 @@ def run_offline(
                                    title=f"sub-{label}: class-mean covariance (all sessions)"),
             cov_png,
         )
-        write_tsv(out_tsv, results)
+        write_tsv(out_tsv, results.drop(columns=[c for c in TIMING_COLUMNS if c in results]))
+        write_tsv(timing_tsv, results[keys + [c for c in TIMING_COLUMNS if c in results]])
         write_sidecar(
             out_tsv, sources,
             Description="Offline (epoch-based) BCI scores from MOABB evaluations",

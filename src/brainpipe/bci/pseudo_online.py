@@ -70,6 +70,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT_CONFIG",
     "RESULT_COLUMNS",
+    "SCORE_COLUMNS",
+    "TIMING_COLUMNS",
     "ContinuousRun",
     "PseudoOnlineResult",
     "WindowDecoder",
@@ -88,7 +90,7 @@ __all__ = [
 
 EVALUATIONS = ("within-session", "cross-session")
 
-#: Columns of the results TSV, in order.
+#: Columns of :attr:`PseudoOnlineResult.scores`, in order.
 RESULT_COLUMNS = (
     "subject",
     "session",
@@ -108,6 +110,14 @@ RESULT_COLUMNS = (
     "window_s",
     "classify_s",
 )
+
+#: Timings (s): they differ between identical runs, so they are written to
+#: ``*_timing.tsv`` beside the scores, keyed by the identifying columns.
+TIMING_COLUMNS = ("fit_s", "window_s", "classify_s")
+#: Columns of the results TSV: two identical runs give identical bytes.
+SCORE_COLUMNS = tuple(c for c in RESULT_COLUMNS if c not in TIMING_COLUMNS)
+#: Columns that identify a row of the scores (and of the timing table).
+KEY_COLUMNS = ("subject", "session", "run", "pipeline", "mode", "smoothing", "evaluation")
 
 #: Defaults of the ``bci.pseudo_online`` config section (every knob).
 DEFAULT_CONFIG = {
@@ -1085,10 +1095,13 @@ def run_pseudo_online(
     subject : int | str
         Subject number or BIDS label.
     out_tsv : path-like
-        Results table (columns :data:`RESULT_COLUMNS`), e.g.
+        Results table (columns :data:`SCORE_COLUMNS`), e.g.
         ``results/sub-01/eeg/sub-01_task-imagery_desc-pseudoonline_scores.tsv``.
         Its JSON sidecar records the settings, the time base of the ITR, the
-        causality notes and the confusion matrices.
+        causality notes and the confusion matrices. The timings
+        (:data:`TIMING_COLUMNS`, keyed by :data:`KEY_COLUMNS`) go to
+        ``*_timing.tsv`` beside it (:func:`timing_path`), so that two
+        identical runs write byte-identical score tables.
     config : dict | None
         Keys of :data:`DEFAULT_CONFIG`.
     figure_dir : path-like | None
@@ -1137,8 +1150,10 @@ def run_pseudo_online(
     note = _causality_note(cfg, preprocessed)
     # the figures' names are the figure module's; the tables and the
     # fragment are what a later step would take for finished
-    with all_or_nothing(out_tsv, decisions_tsv, fragment):
-        write_tsv(out_tsv, result.scores)
+    timing_tsv = timing_path(out_tsv)
+    with all_or_nothing(out_tsv, timing_tsv, decisions_tsv, fragment):
+        write_tsv(out_tsv, result.scores[list(SCORE_COLUMNS)])
+        write_tsv(timing_tsv, result.scores[[*KEY_COLUMNS, "n_windows", *TIMING_COLUMNS]])
         write_sidecar(
             out_tsv,
             sources,
@@ -1168,6 +1183,13 @@ def run_pseudo_online(
                 notes=note,
             )
     return result
+
+
+def timing_path(out_tsv):
+    """``*_scores.tsv`` -> ``*_timing.tsv`` (else ``<name>_timing.tsv``)."""
+    out_tsv = Path(out_tsv)
+    stem = out_tsv.name.removesuffix(".tsv").removesuffix("_scores")
+    return out_tsv.with_name(f"{stem}_timing.tsv")
 
 
 def _step_seconds(result, cfg):
