@@ -354,27 +354,35 @@ def plot_reconstruction(model, row, sfreq, seed=0):
     return fig
 
 
-def plot_class_tokens(tokens, labels, codebook_size, top=30):
-    """Per-class token distributions over the most used codes (a note when there are no trials)."""
+def plot_class_tokens(tokens, labels, codebook_size, top=30, channel=None, channel_name=None):
+    """Per-class token distributions over the most used codes: all channels, and
+    one channel (e.g. the most informative) when ``channel`` is given; a note
+    when there are no trials of two classes."""
     if tokens is None or len(np.unique(labels)) < 2:
         fig = _fig()
         fig.text(0.5, 0.5, "No cue-locked trials of two or more classes in the runs.", ha="center")
         return fig
     labels = np.asarray(labels)
     classes = list(dict.fromkeys(sorted(labels)))
-    total = np.bincount(tokens.ravel(), minlength=codebook_size)
-    codes = np.argsort(total)[::-1][:top]
-    fig = _fig(9.0, 3.6)
-    ax = fig.subplots()
-    width = 0.8 / max(1, len(classes))
-    for i, c in enumerate(classes):
-        cnt = np.bincount(tokens[labels == c].ravel(), minlength=codebook_size).astype(float)
-        ax.bar(np.arange(len(codes)) + i * width, cnt[codes] / max(cnt.sum(), 1), width=width, label=c)
-    ax.set_xticks(np.arange(len(codes)) + 0.4 - width / 2, [str(c) for c in codes], rotation=90, fontsize=7)
-    ax.set_xlabel(f"code (the {len(codes)} most used)")
-    ax.set_ylabel("share of the class's tokens")
-    ax.legend(fontsize=8)
-    ax.set_title("Token distribution per class (cue-locked trials, all channels)")
+    panels = [("all channels", tokens)]
+    if channel is not None:
+        panels.append((f"channel {channel_name if channel_name is not None else channel}",
+                       tokens[:, [channel], :]))
+    fig = _fig(9.0, 3.2 * len(panels))
+    axes = np.atleast_1d(fig.subplots(len(panels), 1))
+    for ax, (title, tok) in zip(axes, panels):
+        total = np.bincount(tok.ravel(), minlength=codebook_size)
+        codes = np.argsort(total)[::-1][:top]
+        width = 0.8 / max(1, len(classes))
+        for i, c in enumerate(classes):
+            cnt = np.bincount(tok[labels == c].ravel(), minlength=codebook_size).astype(float)
+            ax.bar(np.arange(len(codes)) + i * width, cnt[codes] / max(cnt.sum(), 1), width=width, label=c)
+        ax.set_xticks(np.arange(len(codes)) + 0.4 - width / 2, [str(c) for c in codes], rotation=90,
+                      fontsize=7)
+        ax.set_ylabel("share of the class's tokens")
+        ax.set_title(f"Token distribution per class, cue-locked trials: {title}", fontsize=10)
+        ax.legend(fontsize=8)
+    axes[-1].set_xlabel(f"code (the {top} most used in the panel)")
     return fig
 
 
@@ -482,7 +490,10 @@ def train_group_tokenizer(runs, out_model, out_tsv, *, figure_dir=None, fragment
         save_figure(plot_usage(counts), png["usage"])
         save_figure(plot_reconstruction(tok, rows[0], sfreq, seed=seed), png["reconstruction"])
         toks = tokenize_array(tok, epochs, sfreq) if epochs is not None else None
-        save_figure(plot_class_tokens(toks, labels, tok.codebook_size), png["classtokens"])
+        best = diag.get("mi_max_channel")
+        best_i = ch_names.index(best) if best in ch_names else None
+        save_figure(plot_class_tokens(toks, labels, tok.codebook_size, channel=best_i, channel_name=best),
+                    png["classtokens"])
         write_tsv(out_tsv, history)
         save_tokenizer(tok, out_model, diagnostics=diag, info=info, token_counts=counts)
         write_sidecar(out_model, [str(p) for p in runs],
@@ -533,6 +544,7 @@ def _write_fragment(path, diag, info, table, png):
     ]
     items.append(fragment_item("image", "Per-class token distributions", path=png["classtokens"],
                                caption="Share of each class's tokens (cue-locked trials of the "
-                                       "window length, all channels) on the most used codes."))
+                                       "window length) on the most used codes: all channels, and "
+                                       "the channel whose tokens carry the most label information."))
     items.append(fragment_item("table", "Training history", path=table))
     write_fragment(path, "TFM tokenizer", items, order=60)
