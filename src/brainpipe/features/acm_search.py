@@ -71,6 +71,8 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from brainpipe._check import check_option, check_positive_int
+
+from .gram_svc import svc_kernel_from_gram as _svc_gram
 from brainpipe.features._epochs import check_epochs, epochs_tags
 from brainpipe.features.acm import AugmentedCovariances
 from brainpipe.features.embedding import estimate_embedding
@@ -493,22 +495,6 @@ def _karcher(covmats, init, tol, max_iter, n_jobs=1, device=None, cholesky=None)
 
 # ---------------------------------------------------------------------------
 # SVC on a shared Gram matrix
-
-
-def _svc_gram(gram, sq_rows, sq_cols, kernel, gamma):
-    """SVC's ``kernel`` from the linear Gram ``gram`` of the features.
-
-    ``gram`` has shape (n_rows, n_cols); ``sq_rows``/``sq_cols`` are the
-    squared norms of the row and column features (for ``"rbf"``).
-    """
-    if kernel == "linear":
-        return gram
-    if kernel == "rbf":
-        d2 = sq_rows[:, None] + sq_cols[None, :] - 2.0 * gram
-        return np.exp(-gamma * np.maximum(d2, 0.0))
-    if kernel == "poly":  # SVC defaults: degree=3, coef0=0
-        return (gamma * gram) ** 3
-    return np.tanh(gamma * gram)  # sigmoid, coef0=0
 
 
 def _svc_extra(probability, random_state):
