@@ -393,3 +393,16 @@ def test_group_tokenizer_step(tmp_path):
     y = np.array([0, 1] * 10)
     assert mutual_information(np.zeros((20, 2, 3), int), y, 4) == 0.0
     assert mutual_information(np.broadcast_to(y[:, None, None], (20, 2, 3)), y, 4) == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_tokens_match_cpu_and_training_runs():
+    X = _signals(64, seed=8)
+    torch.manual_seed(0)
+    tok = TFMTokenizer(sfreq=SF, **TINY).eval()
+    cpu = tokenize_array(tok, X[:, None, :], SF)
+    gpu = tokenize_array(tok.to("cuda"), X[:, None, :], SF)
+    assert (cpu == gpu).mean() > 0.95  # TF32/cuDNN may flip a near-tie
+    model, result = train_tokenizer(X, SF, TINY, dict(max_epochs=2, batch_size=16, val_fraction=0.0,
+                                                      progress=False, device="cuda"))
+    assert result.device.startswith("cuda") and np.isfinite(result.to_frame()["train_loss"]).all()
