@@ -76,7 +76,7 @@ def _validate(args):
         validate_config(config)
         print("config: no problems found")
         return
-    validate_bids(args.bids_root, demographics=tuple(args.demographics), official=args.official,
+    validate_bids(args.bids_root, demographics=tuple(args.demographics), official=not args.no_official,
                   config=config, read_data=not args.headers_only)
     print(f"{args.bids_root}: no problems found" + (" (with the config's checks)" if config else ""))
 
@@ -295,7 +295,10 @@ def build_parser():
     p = add("validate", _validate, "check a BIDS input dataset (and a workflow config) up front")
     p.add_argument("bids_root")
     p.add_argument("--demographics", nargs="*", default=["age", "sex"], help="participants.tsv columns required")
-    p.add_argument("--official", action="store_true", help="also run the official BIDS validator")
+    p.add_argument("--official", action="store_true",
+                   help="run the official BIDS validator (the default; kept for old scripts)")
+    p.add_argument("--no-official", action="store_true",
+                   help="skip the official BIDS validator (bids-validator-deno)")
     p.add_argument("--configfile", action="append", default=[], metavar="CONFIG",
                    help="workflow config YAML to check against the data (repeatable; merged over "
                    "./config/config.yaml when it exists, as snakemake --configfile merges)")

@@ -551,8 +551,12 @@ def _check_pipelines(key, spec, n_samples, n_chan, problems, builder_defaults, s
             problems.append(f"{where}: unknown pipeline {builder!r}; known: {sorted(PIPELINES)}")
             continue
         build = dict(params)
-        if "sfreq" in inspect.signature(PIPELINES[builder]).parameters and "sfreq" not in build:
+        signature = inspect.signature(PIPELINES[builder]).parameters
+        if "sfreq" in signature and "sfreq" not in build:
             build["sfreq"] = sfreq or 250.0  # the workflow fills in the data's rate
+        if "tokenizer" in signature and build.get("tokenizer", signature["tokenizer"].default) == "group":
+            # a file a group rule writes before this pipeline runs: any name builds it
+            build["tokenizer"] = "group-tokenizer-from-the-workflow.pt"
         try:
             make_pipeline(builder, **build)
         except Exception as err:  # builders raise TypeError/ValueError: name the key
@@ -820,11 +824,48 @@ def run_bids_validator(bids_root, timeout=300):
     output : str
         What the validator printed.
     """
-    exe = shutil.which("bids-validator-deno")
+    import sys
+
+    # on PATH, or installed beside this Python (a venv that is not activated)
+    exe = shutil.which("bids-validator-deno") or shutil.which(
+        "bids-validator-deno", path=str(Path(sys.executable).parent))
     if exe is None:
         return None, "bids-validator-deno is not installed"
     proc = subprocess.run([exe, str(bids_root)], capture_output=True, text=True, timeout=timeout)
     return proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def validator_errors(output, limit=20):
+    """The errors in ``bids-validator-deno`` output, one line each (code, message, files).
+
+    Parameters
+    ----------
+    output : str
+        What the validator printed.
+    limit : int
+        At most this many errors (a last line says how many were left out).
+
+    Returns
+    -------
+    errors : list of str
+    """
+    errors, current = [], None
+    for line in output.splitlines():
+        text = line.strip()
+        if text.startswith("[ERROR]"):
+            current = [text[len("[ERROR]"):].strip(), []]
+            errors.append(current)
+        elif text.startswith("["):
+            current = None
+        elif current is not None and text.startswith("/"):
+            current[1].append(text)
+    lines = [f"{msg} ({', '.join(files[:3])}{' ...' if len(files) > 3 else ''})" if files else msg
+             for msg, files in errors]
+    if not lines:
+        return [output.strip()[-2000:] or "errors (no details printed)"]
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"... and {len(lines) - limit} more errors"]
+    return lines
 
 
 def validate_bids(bids_root, *, demographics=("age", "sex"), official=False, config=None, read_data=True):
@@ -847,7 +888,12 @@ def validate_bids(bids_root, *, demographics=("age", "sex"), official=False, con
     if official:
         ok, out = run_bids_validator(bids_root)
         if ok is False:
-            problems.append(f"{bids_root}: the BIDS validator reports errors:\n{out}")
+            problems += [f"{bids_root}: the BIDS validator reports {line}" for line in validator_errors(out)]
+        elif ok is None:
+            import logging
+
+            logging.getLogger(__name__).warning("bids-validator-deno is not installed: the official "
+                                                "BIDS validator was not run")
     if problems:
         raise BrainpipeInputError(
             f"{len(problems)} problem(s) in the input dataset:\n" + "\n".join(f"  - {p}" for p in problems)
