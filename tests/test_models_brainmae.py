@@ -101,6 +101,19 @@ def test_attention_rows_sum_to_one_zero_diagonal(encoder):
         torch.testing.assert_close(attn(tokens, mod.roi_embedding, key_mask), ref, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("encoder", ["sg", "ag"])
+def test_one_visible_roi_gives_finite_gradients(encoder):
+    # the visible ROI has no key left (self-loops removed, the others masked)
+    torch.manual_seed(0)
+    mod = BrainMAEModule(5, 4, encoder=encoder, **TINY)
+    mask = torch.ones(2, 3, 5, dtype=torch.bool)
+    mask[..., 0] = False
+    out = mod(torch.randn(2, 3, 5, 4), mask)
+    out.pow(2).mean().backward()
+    assert torch.isfinite(out).all()
+    assert all(torch.isfinite(p.grad).all() for p in mod.parameters() if p.grad is not None)
+
+
 def test_masking_covers_the_ratio_in_every_segment():
     torch.manual_seed(1)
     for ratio, n in ((0.5, 100), (0.3, 10), (0.75, 94)):

@@ -215,9 +215,12 @@ def _torch_modules():
             blocked = torch.eye(n, dtype=torch.bool, device=logits.device)
             if key_mask is not None:
                 blocked = blocked | key_mask[:, None, None, :]
-            logits = logits.masked_fill(blocked, float("-inf"))
-            att = torch.softmax(logits.float(), dim=-1)
-            return torch.nan_to_num(att, nan=0.0).to(tokens.dtype if tokens is not None else emb.dtype)
+            # a row with no allowed key (only when every other ROI is masked) gets
+            # zero weights without NaN in the forward or backward pass
+            empty = blocked.all(dim=-1, keepdim=True)
+            logits = logits.masked_fill(blocked, float("-inf")).masked_fill(empty, 0.0)
+            att = torch.softmax(logits.float(), dim=-1).masked_fill(empty, 0.0)
+            return att.to(tokens.dtype if tokens is not None else emb.dtype)
 
         def forward(self, tokens, emb, key_mask=None):
             if not self.static:
@@ -246,7 +249,7 @@ def _torch_modules():
                 rhs = rhs.permute(2, 0, 1, 3).reshape(self.n_heads, n, b * (self.d_head + 1))
                 res = (graph @ rhs).reshape(self.n_heads, n, b, self.d_head + 1)
                 den = res[..., -1:]
-                out = torch.where(den > 0, res[..., :-1] / den.clamp_min(1e-30), 0.0)
+                out = torch.where(den > 0, res[..., :-1] / den.clamp_min(torch.finfo(den.dtype).tiny), 0.0)
             out = out.permute(2, 1, 0, 3).reshape(b, n, d).to(tokens.dtype)
             return self.out(out)
 
