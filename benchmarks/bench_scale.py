@@ -23,17 +23,19 @@ Two axes, simulated inputs, brainpipe's own functions:
 Each size runs in a fresh subprocess (Numba kernels compiled and libraries
 imported first, untimed). Per step it reports the wall time, the CPU time
 (what the exponents are fitted on: on a shared machine the wall time also
-counts waiting for a core), and the peak memory the step added: the resident-set high-water mark (VmHWM,
-reset before the step through /proc/self/clear_refs) above the resident set
-at its start, which sees numpy, Numba and MNE allocations alike
+counts waiting for a core), and the peak memory the step added: the
+resident-set high-water mark (VmHWM, reset before the step through
+/proc/self/clear_refs) above the resident set at its start, which sees numpy, Numba and MNE allocations alike
 (tracemalloc where /proc is missing). Inputs a step streams from disk are not
 resident, so a streaming step's peak is its chunk's. At the end, the growth
 exponent ``b`` of ``cost ~ size**b`` per step (least squares on log-log) for
-time and memory. A size whose predicted memory (linear extrapolation of the
-smaller sizes' peak) exceeds ``--max-mem-gb`` is skipped and said so.
+time and memory, and one line ``scale_<axis>_<step>_{time,memory}_exponent=<float>``
+each. A step whose predicted memory at a size (linear extrapolation of its
+largest size's peak) exceeds ``--max-mem-gb`` (default: half of the memory
+available) is skipped at that size and said so.
 
 Run: ``.venv/bin/python benchmarks/bench_scale.py [--quick] [--axis eeg|cohort|both]
-[--minutes 10 60 240] [--subjects 50 200 1000] [--threads 1]``.
+[--minutes 10 60 240] [--subjects 50 200 1000] [--threads 1] [--max-mem-gb G]``.
 ``--quick`` uses 2, 5 and 10 minutes and 20, 50, 100 subjects.
 """
 
