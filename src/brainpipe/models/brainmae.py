@@ -42,7 +42,7 @@ Where the paper is silent (our choices; demo size / full size)
 --------------------------------------------------------------
 ``embed_dim`` 32 / 256, ``n_heads`` 4 / 8, ``n_temporal_layers`` 1 / 4,
 ``n_decoder_layers`` 1 / 2, ``mlp_ratio`` 2 / 4, ``mask_ratio`` 0.5 / 0.5,
-``n_segments`` per window 6 / 16, ``dropout`` 0 / 0.1, epochs 20 / 200,
+``n_segments`` per window 6 / 16, ``dropout`` 0 / 0.1, epochs 40 / 200,
 AdamW with lr 5e-3 / 5e-4 and a cosine schedule, batches of 32 / 64 windows.
 How segment tokens are pooled (mean of the visible ROIs' tokens), how the
 decoder is shaped, and the subject representation for the probes (segment
@@ -687,7 +687,7 @@ class BrainMAE(BaseEstimator):
     def __init__(self, tr=None, segment_s=15.0, segment_len=None, n_segments=6, window_step=None,
                  embed_dim=32, encoder="sg", n_blocks=None, n_heads=4, n_temporal_layers=1,
                  n_decoder_layers=1, mlp_ratio=2.0, dropout=0.0, mask_ratio=0.5, masked_weight=0.75,
-                 standardize=True, max_epochs=20, batch_size=32, lr=5e-3, weight_decay=0.01,
+                 standardize=True, max_epochs=40, batch_size=32, lr=5e-3, weight_decay=0.01,
                  patience=None, grad_clip=1.0, val_fraction=0.2, seed=0, device="auto", amp=True,
                  checkpoint=None, metrics_tsv=None, progress=False):
         self.tr = tr
