@@ -61,7 +61,25 @@ def csp_lda(nfilter=6, estimator="oas", metric="euclid"):
     )
 
 
-def ts_svm(estimator="oas", metric="riemann", C=1.0, kernel="linear"):
+def _ts_svm_steps(metric, C, kernel, fast):
+    """Tangent space + SVM steps: ours (same outputs, faster) or pyriemann + libsvm.
+
+    ``fast=True`` (for ``metric="riemann"``): :class:`~brainpipe.features.RiemannTangentSpace`
+    (pyriemann's reference point and vectors, Newton mean) and
+    :class:`~brainpipe.features.GramSVC` (libsvm's SVC on a BLAS Gram matrix,
+    same decisions); ``fast=False``: pyriemann ``TangentSpace`` and ``SVC``.
+    """
+    if fast and metric == "riemann":
+        from ..features.gram_svc import GramSVC
+        from ..features.tangent_space import RiemannTangentSpace
+
+        return [("ts", RiemannTangentSpace()), ("svm", GramSVC(C=C, kernel=kernel))]
+    from pyriemann.tangentspace import TangentSpace
+
+    return [("ts", TangentSpace(metric=metric)), ("svm", SVC(C=C, kernel=kernel))]
+
+
+def ts_svm(estimator="oas", metric="riemann", C=1.0, kernel="linear", fast=True):
     """Tangent space + SVM: Covariances -> TangentSpace -> SVC.
 
     Parameters
@@ -74,18 +92,15 @@ def ts_svm(estimator="oas", metric="riemann", C=1.0, kernel="linear"):
         SVM regularisation.
     kernel : str
         SVM kernel.
+    fast : bool
+        brainpipe's tangent space and Gram-matrix SVC (same outputs to float
+        tolerance, several times faster on many windows); False: pyriemann's
+        ``TangentSpace`` and scikit-learn's ``SVC``.
     """
     from pyriemann.estimation import Covariances
-    from pyriemann.tangentspace import TangentSpace
 
     check_option("estimator", estimator, _ESTIMATORS)
-    return Pipeline(
-        [
-            ("cov", Covariances(estimator=estimator)),
-            ("ts", TangentSpace(metric=metric)),
-            ("svm", SVC(C=C, kernel=kernel)),
-        ]
-    )
+    return Pipeline([("cov", Covariances(estimator=estimator))] + _ts_svm_steps(metric, C, kernel, fast))
 
 
 def mdm(estimator="oas", metric="riemann"):
@@ -98,7 +113,7 @@ def mdm(estimator="oas", metric="riemann"):
 
 
 def acm_ts_svm(order=4, lag=2, estimator="oas", C=1.0, kernel="linear", backend="auto",
-               implementation="brainpipe"):
+               implementation="brainpipe", fast=True):
     """Augmented covariance (ACM) + tangent space + SVM (Carrara & Papadopoulo 2023).
 
     Parameters
@@ -125,8 +140,11 @@ def acm_ts_svm(order=4, lag=2, estimator="oas", C=1.0, kernel="linear", backend=
         (fast kernels). ``"moabb"``: MOABB's ``AugmentedDataset`` followed by
         pyriemann ``Covariances``, the reference we compare with (it drops
         one lag more at the end, see BCI-ANCHORS.md).
+    fast : bool
+        With ``implementation="brainpipe"``: brainpipe's tangent space and
+        Gram-matrix SVC (same outputs to float tolerance). The ``"moabb"``
+        implementation always uses pyriemann's ``TangentSpace`` and ``SVC``.
     """
-    from pyriemann.tangentspace import TangentSpace
 
     check_option("estimator", estimator, _ESTIMATORS)
     check_option("implementation", implementation, ("brainpipe", "moabb"))
@@ -150,8 +168,7 @@ def acm_ts_svm(order=4, lag=2, estimator="oas", C=1.0, kernel="linear", backend=
 
         cov_steps = [("acm", AugmentedCovariances(order=order, lag=lag, estimator=estimator,
                                                   backend=backend))]
-    return Pipeline(cov_steps + [("ts", TangentSpace(metric="riemann")),
-                                 ("svm", SVC(C=C, kernel=kernel))])
+    return Pipeline(cov_steps + _ts_svm_steps("riemann", C, kernel, fast and implementation == "brainpipe"))
 
 
 def psd_lda(sfreq=None, k=10, **feature_params):
