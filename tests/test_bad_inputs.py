@@ -241,6 +241,10 @@ CASES = [
        Path(EVENTS).name, "no task events"),
     _c("events-past-end", lambda r: _edit_tsv(r / EVENTS, lambda d: d.assign(
         onset=list(d["onset"][:-1]) + ["9999.0"])), Path(EVENTS).name, "start after the end"),
+    _c("events-unknown-cue-names", lambda r: _edit_tsv(r / EVENTS, lambda d: d.assign(trial_type=d["trial_type"].map(
+        {"left_hand": "LH", "right_hand": "RH"}))), Path(EVENTS).name, "none of the cue names"),
+    _c("events-one-class", lambda r: [_edit_tsv(r / EVENTS.replace("run-1", f"run-{k}"), lambda d: d.assign(
+        trial_type="right_hand")) for k in (1, 2)], "config bci.", "only the cue 'right_hand'"),
     # EEG data
     _c("eeg-truncated-half", lambda r: truncate(r / f"{EEG}.eeg", 0.5, 2 * N_CHAN),
        f"{Path(EEG).name}.vhdr", "truncated", "RecordingDuration"),

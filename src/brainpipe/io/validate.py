@@ -328,7 +328,8 @@ def _check_eeg(rec, config, problems, read_data):
     from .._check import BrainpipeInputError as Err
     from ..eeg.integrity import check_recording
 
-    info = {"path": rec, "sfreq": None, "n_chan": None, "min_task_s": None}
+    info = {"path": rec, "sfreq": None, "n_chan": None, "min_task_s": None, "trial_types": None,
+            "events": None}
     events = rec.with_name(rec.name.rsplit("_eeg", 1)[0] + "_events.tsv")
     if not events.exists():
         problems.append(f"{rec}: no events file ({events.name})")
@@ -336,6 +337,9 @@ def _check_eeg(rec, config, problems, read_data):
     n_before = len(problems)
     ev = _events_problems(events, problems)
     info["sfreq"], info["n_chan"] = _eeg_info(rec)
+    if ev is not None:
+        info["events"] = events
+        info["trial_types"] = set(ev["trial_type"].dropna().astype(str))
     if ev is not None and "duration" in ev.columns:
         dur = pd.to_numeric(ev["duration"], errors="coerce")
         task = ~ev["trial_type"].astype(str).str.startswith(("BAD", "EDGE", "n/a")) & (dur > 0)
@@ -658,6 +662,7 @@ def _eeg_config_problems(config, eeg):
         if _number(ep.get("tmin")) and _number(ep.get("tmax")) and ep["tmin"] >= ep["tmax"]:
             problems.append(f"config eeg.epochs: tmin ({ep['tmin']:g} s) must be below tmax ({ep['tmax']:g} s)")
         _check_band("eeg.epochs.fmin/fmax", ep.get("fmin"), ep.get("fmax"), nyq, problems, where)
+    problems += _cue_problems(config, eeg)
     n_chan = max(n_chans) if n_chans else (22 if sim.get("enabled") else None)
     defaults = _builder_defaults()
     off = _get(config, "bci", "offline", default={}) or {}
@@ -681,6 +686,38 @@ def _eeg_config_problems(config, eeg):
         _check_band("bci.pseudo_online.causal_filter", cf.get("l_freq"), cf.get("h_freq"), nyq, problems, where)
         W = int(round(window * rate)) if (rate and _number(window)) else None
         _check_pipelines("bci.pseudo_online.pipelines", po.get("pipelines"), W, n_chan, problems, defaults, rate)
+    return problems
+
+
+def _cue_problems(config, eeg):
+    """The cue names the enabled BCI stages look for must be in each run's events.tsv."""
+    from ..bci.dataset import DEFAULT_EVENTS
+
+    problems = []
+    if not _get(config, "eeg", "enabled", default=True):
+        return problems
+    stages = []
+    if _get(config, "bci", "offline", "enabled"):
+        stages.append(("bci.offline.dataset.events", _get(config, "bci", "offline", "dataset", "events")))
+    if _get(config, "bci", "pseudo_online", "enabled"):
+        stages.append(("bci.pseudo_online.events", _get(config, "bci", "pseudo_online", "events")))
+    for key, cues in stages:
+        cues = sorted(map(str, cues)) if cues else sorted(DEFAULT_EVENTS)
+        per_subject = {}
+        for e in eeg:
+            if e["trial_types"] is None:
+                continue
+            sub = next((p.name for p in Path(e["path"]).parents if p.name.startswith("sub-")), "?")
+            found = e["trial_types"] & set(cues)
+            per_subject.setdefault(sub, set()).update(found)
+            if not found:
+                problems.append(f"{e['events']}: none of the cue names {cues} the BCI evaluation looks for "
+                                f"occurs (trial_type values: {sorted(e['trial_types'])[:10]}); name the cues "
+                                f"with config {key}")
+        for sub, found in sorted(per_subject.items()):
+            if len(found) == 1:
+                problems.append(f"config {key}: {sub} has only the cue {sorted(found)[0]!r} of {cues} in its "
+                                "events: a BCI evaluation needs at least two classes")
     return problems
 
 
