@@ -3,7 +3,8 @@
 - :class:`DemoVAE`: demographic-conditioned autoencoder of FC (Orlichenko et al. 2024).
 - :class:`BrainMAE`: masked autoencoder of fMRI ROI time series (Yang et al. 2024).
 - :class:`TFMTokenizer`: time-frequency motif tokenizer of single-channel EEG
-  (Pradeepkumar et al. 2025).
+  (Pradeepkumar et al. 2025); :class:`TokenTransformer` and the scikit-learn
+  :class:`TFMTransformerClassifier` on its tokens.
 - :class:`Trainer`: the one training loop (seeded, early stopping,
   atomic checkpoints that resume exactly, per-epoch TSV).
 
@@ -23,6 +24,10 @@ _NAMES = {
     "BrainMAE": ".brainmae",
     "TFMTokenizer": ".tfm_tokenizer",
     "TokenTransformer": ".tfm_transformer",
+    "TFMTransformerClassifier": ".tfm_transformer",
+    "load_tokenizer": ".tfm_tokenizer",
+    "save_tokenizer": ".tfm_tokenizer",
+    "train_tokenizer": ".tfm_tokenizer",
 }
 
 __all__ = sorted(_NAMES)

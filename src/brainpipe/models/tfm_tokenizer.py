@@ -103,6 +103,8 @@ __all__ = [
     "train_tokenizer",
     "save_tokenizer",
     "load_tokenizer",
+    "tokenize_array",
+    "perplexity",
     "PAPER_SIZE",
     "OFFICIAL_PARAMETERS",
 ]
