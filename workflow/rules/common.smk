@@ -227,7 +227,7 @@ def subject_fragments(sub):
     if sub in BOLD and demovae_enabled():
         frags.append(figure(sub, "desc-demovae_fragment.json"))
     # -- subject fragments: brainmae --
-    if sub in BOLD and brainmae_enabled():  # brainmae_enabled: models_brainmae.smk
+    if sub in BOLD and BRAINMAE_ENABLED:  # BRAINMAE_ENABLED: models_brainmae.smk
         frags.append(figure(sub, "desc-brainmae_fragment.json"))
     # -- subject fragments: tfm --
     return frags
@@ -332,7 +332,7 @@ def group_fragments():
         frags += [str(RES / f"group/figures/desc-{name}_fragment.json")
                   for name in ("demovae", "demovaesynth", "demovaeharmonize", "predictionharmonized")]
     # -- group fragments: brainmae --
-    if brainmae_enabled():
+    if BRAINMAE_ENABLED:
         frags += [str(RES / "group/figures/desc-brainmae_fragment.json"),
                   str(RES / "group/figures/desc-brainmaeprobe_fragment.json")]
     # -- group fragments: tfm --

@@ -4,34 +4,23 @@
 # FC + ridge, and one masked segment per subject in the subject report.
 
 BRAINMAE = config.get("models", {}).get("brainmae", {})
+# BrainMAE runs when enabled and fMRI gives it subjects to hold out (>= 3);
+# common.smk's fragment lists read this too.
+BRAINMAE_ENABLED = bool(BRAINMAE.get("enabled", False)) and FMRI["enabled"] and len(BOLD) >= 3
+# 1 when the models train on CUDA by the config (models.device: cuda...), else
+# 0: the SLURM profile turns gpu=1 into a GPU request; "auto" asks for none.
+BRAINMAE_GPU = 1 if str(config.get("models", {}).get("device", "auto")).startswith("cuda") else 0
 
 
-def brainmae_enabled():
-    """BrainMAE runs when enabled and fMRI gives it subjects to hold out (>= 3)."""
-    return bool(BRAINMAE.get("enabled", False)) and FMRI["enabled"] and len(BOLD) >= 3
-
-
-def brainmae_bolds(wildcards=None):
-    """The BOLD runs of the time series, same order (their sidecars give the TR)."""
-    return [str(BOLD[sub]) for sub in sorted(BOLD)]
-
-
-def brainmae_gpu():
-    """1 when the models train on CUDA by the config (models.device: cuda...), else 0.
-
-    The SLURM profile turns gpu=1 into a GPU request; "auto" asks for none.
-    """
-    return 1 if str(config.get("models", {}).get("device", "auto")).startswith("cuda") else 0
-
-
-if brainmae_enabled():
+if BRAINMAE_ENABLED:
 
     rule brainmae_pretrain:
         conda:
             CONDA_ENV
         input:
             timeseries=all_timeseries(),
-            bolds=brainmae_bolds(),
+            # the BOLD runs of the time series, same order: their sidecars give the TR
+            bolds=[str(BOLD[sub]) for sub in sorted(BOLD)],
             labels=config["fmri"]["atlas"]["labels"],
         output:
             model=group_out("func", "desc-brainmae_model.pt"),
@@ -51,7 +40,7 @@ if brainmae_enabled():
         resources:
             mem_mb=4000,
             runtime=60,
-            gpu=brainmae_gpu(),
+            gpu=BRAINMAE_GPU,
         shell:
             "brainpipe brainmae-pretrain --model {output.model:q} --training {output.training:q}"
             " --reconstruction {output.reconstruction:q} --similarity {output.similarity:q}"
