@@ -177,6 +177,27 @@ def _gz_truncate(path):
     Path(path).write_bytes(gzip.compress(raw)[: len(gzip.compress(raw)) // 2])
 
 
+def _nifti_edit(path, func):
+    import nibabel as nib
+
+    img = nib.load(path)
+    data = np.asarray(img.dataobj).astype("float32")
+    func(data)
+    new = nib.Nifti1Image(data, img.affine, img.header)
+    new.set_data_dtype(np.float32)  # keep NaN (an integer dtype would not)
+    nib.save(new, path)
+
+
+def _resample_run2(root):
+    """Run 2 declared at 500 Hz (header, sidecar and channels.tsv agree): runs differ in rate."""
+    base = Path(root) / EEG.replace("run-1", "run-2")
+    vhdr = base.with_name(base.name + ".vhdr")
+    vhdr.write_text(vhdr.read_text(encoding="utf-8").replace("SamplingInterval=4000.0", "SamplingInterval=2000.0"),
+                    encoding="utf-8")
+    _edit_json(base.with_name(base.name + ".json"), lambda m: m.update(
+        SamplingFrequency=500.0, RecordingDuration=m["RecordingDuration"] / 2))
+
+
 def _hostile_name(root):
     for f in sorted((Path(root) / "sub-01/ses-1/eeg").glob("*run-2_*")):
         f.rename(f.with_name(f.name.replace("run-2", "run-$(touch PWNED)")))
@@ -205,6 +226,8 @@ CASES = [
        "participants.tsv", "impossible age"),
     _c("age-too-old", lambda r: _edit_tsv(r / "participants.tsv", lambda d: d.assign(age=["35", "430"])),
        "participants.tsv", "impossible age"),
+    _c("demographic-missing-value", lambda r: _edit_tsv(r / "participants.tsv", lambda d: d.assign(
+        sex=["M", "n/a"])), "participants.tsv", "'sex' is n/a or empty", "sub-02"),
     _c("participant-duplicate", lambda r: _edit_tsv(r / "participants.tsv", lambda d: d.assign(
         participant_id=["sub-01", "sub-01"])), "participants.tsv", "more than once"),
     _c("subject-not-listed", lambda r: _edit_tsv(r / "participants.tsv", lambda d: d.iloc[:1]),
@@ -245,6 +268,8 @@ CASES = [
         {"left_hand": "LH", "right_hand": "RH"}))), Path(EVENTS).name, "none of the cue names"),
     _c("events-one-class", lambda r: [_edit_tsv(r / EVENTS.replace("run-1", f"run-{k}"), lambda d: d.assign(
         trial_type="right_hand")) for k in (1, 2)], "config bci.", "only the cue 'right_hand'"),
+    _c("events-zero-durations", lambda r: [_edit_tsv(r / EVENTS.replace("run-1", f"run-{k}"), lambda d: d.assign(
+        duration="0")) for k in (1, 2)], "config bci.pseudo_online.tmax", "zero durations"),
     # EEG data
     _c("eeg-truncated-half", lambda r: truncate(r / f"{EEG}.eeg", 0.5, 2 * N_CHAN),
        f"{Path(EEG).name}.vhdr", "truncated", "RecordingDuration"),
@@ -260,6 +285,10 @@ CASES = [
     _c("eeg-nan-channel", lambda r: set_channel(r, 5, np.nan), f"{Path(EEG).name}.vhdr", "NaN or infinite", "FC4"),
     _c("eeg-inf-channel", lambda r: set_channel(r, 2, np.inf), f"{Path(EEG).name}.vhdr", "NaN or infinite"),
     _c("eeg-mostly-flat", lambda r: set_channel(r, slice(0, 15), 0.0), f"{Path(EEG).name}.vhdr", "flat"),
+    _c("eeg-channels-tsv-mismatch", lambda r: _edit_tsv(
+        r / (EEG.replace("_eeg", "_channels") + ".tsv"), lambda d: d.iloc[:-2]),
+       "run-1_channels.tsv", "lists 20 channels"),
+    _c("eeg-runs-differ-in-rate", lambda r: _resample_run2(r), "run-2_eeg.vhdr", "must share one rate"),
     # fMRI / T1
     _c("bold-no-tr", lambda r: _edit_json(r / "sub-01/func/sub-01_task-rest_bold.json",
                                           lambda m: m.pop("RepetitionTime")), "sub-01_task-rest_bold", "RepetitionTime"),
@@ -276,6 +305,10 @@ CASES = [
     _c("bold-truncated-gz", lambda r: _gz_truncate(r / BOLD), "sub-01_task-rest_bold.nii.gz", "corrupt or truncated"),
     _c("bold-not-nifti", lambda r: (r / BOLD).write_bytes(b"\x1f\x8bjunk"), "sub-01_task-rest_bold.nii.gz",
        "not a readable NIfTI"),
+    _c("bold-nan-voxels", lambda r: _nifti_edit(r / BOLD, lambda a: a.__setitem__((0, 0, 0), np.nan)),
+       "sub-01_task-rest_bold.nii.gz", "NaN or infinite"),
+    _c("t1-all-zero", lambda r: _nifti_edit(r / T1, lambda a: a.__setitem__(Ellipsis, 0)),
+       "sub-01_T1w.nii.gz", "an empty image"),
     _c("t1-4d", lambda r: write_nifti(r / T1, (8, 8, 8, 3)), "sub-01_T1w.nii.gz", "expected a 3D"),
     _c("t1-truncated-gz", lambda r: _gz_truncate(r / T1), "sub-01_T1w.nii.gz", "corrupt or truncated"),
     _c("bold-too-short", _bold_short, "sub-01_task-rest_bold.nii.gz", "shorter than one period"),
@@ -329,6 +362,10 @@ CASES = [
        config=_set_cfg("fmri", "prediction", "targets", value=["age", "handedness"])),
     _c("cfg-subject-absent", None, "config subjects", "sub-07",
        config=_set_cfg("subjects", value=["01", "07"])),
+    _c("cfg-eeg-task-absent", None, "config eeg.task", "no eeg recording of task 'motor'",
+       config=_set_cfg("eeg", "task", value="motor")),
+    _c("cfg-fmri-task-absent", None, "config fmri.task", "tasks found: ['rest']",
+       config=_set_cfg("fmri", "task", value="movie")),
     _c("cfg-atlas-missing", None, "config fmri.atlas.maps", "does not exist",
        config=_set_cfg("fmri", "atlas", "maps", value="/nonexistent/atlas.nii.gz")),
 ]

@@ -54,6 +54,8 @@ SKIP_DIRS = {"sourcedata", "code", "stimuli", "phenotype"}
 AGE_RANGE = (0.0, 120.0)
 #: A BOLD TR above this (s) is taken for milliseconds.
 MAX_TR = 30.0
+#: Images up to this size (uncompressed bytes) are read whole for NaN/empty checks.
+MAX_READ_BYTES = 2 * 1024**3
 
 
 # --------------------------------------------------------------------------
@@ -183,6 +185,9 @@ def _check_tree(root, problems):
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
                 problems.append(f"{path}: not valid JSON ({err})")
                 continue
+            except OSError as err:
+                problems.append(f"{path}: cannot be read ({err.strerror or err})")
+                continue
             if isinstance(value, dict):
                 _check_intended_for(path, value, root, problems)
         elif path.suffix == ".tsv":
@@ -260,6 +265,15 @@ def _check_participants(root, demographics, problems):
         for sub in sorted(p for p in root.glob("sub-*") if p.is_dir()):
             if sub.name not in listed:
                 problems.append(f"{part}: {sub.name} has data but no row (its demographics are unknown)")
+    if "participant_id" in df.columns:
+        with_data = {p.name for p in root.glob("sub-*") if p.is_dir()}
+        for column in demographics:
+            if column not in df.columns:
+                continue
+            empty = df.loc[df[column].isna() & df["participant_id"].isin(with_data), "participant_id"]
+            if len(empty):
+                problems.append(f"{part}: column {column!r} is n/a or empty for {sorted(empty)[:10]}, "
+                                "who have data")
     if "age" in df.columns:
         values = df["age"].dropna()
         age = pd.to_numeric(values, errors="coerce")
@@ -329,7 +343,7 @@ def _check_eeg(rec, config, problems, read_data):
     from ..eeg.integrity import check_recording
 
     info = {"path": rec, "sfreq": None, "n_chan": None, "min_task_s": None, "trial_types": None,
-            "events": None}
+            "events": None, "ch_names": None, "zero_durations": False}
     events = rec.with_name(rec.name.rsplit("_eeg", 1)[0] + "_events.tsv")
     if not events.exists():
         problems.append(f"{rec}: no events file ({events.name})")
@@ -340,6 +354,8 @@ def _check_eeg(rec, config, problems, read_data):
     if ev is not None:
         info["events"] = events
         info["trial_types"] = set(ev["trial_type"].dropna().astype(str))
+        dur = pd.to_numeric(ev.get("duration", pd.Series(dtype=float)), errors="coerce")
+        info["zero_durations"] = bool(len(dur) and not (dur > 0).any())
     if ev is not None and "duration" in ev.columns:
         dur = pd.to_numeric(ev["duration"], errors="coerce")
         task = ~ev["trial_type"].astype(str).str.startswith(("BAD", "EDGE", "n/a")) & (dur > 0)
@@ -376,6 +392,16 @@ def _check_eeg_samples(rec, config, problems, info):
         problems.append(f"{rec}: has no EEG channels")
         return
     info["n_chan"] = len(picks)
+    info["ch_names"] = [raw.ch_names[i] for i in picks]
+    channels = rec.with_name(rec.name.rsplit("_eeg", 1)[0] + "_channels.tsv")
+    table = _read_tsv(channels, []) if channels.exists() else None
+    if table is not None and "name" in table.columns:
+        listed = [str(n) for n in table["name"]]
+        if sorted(listed) != sorted(raw.ch_names):
+            missing = sorted(set(raw.ch_names) - set(listed))[:5]
+            extra = sorted(set(listed) - set(raw.ch_names))[:5]
+            problems.append(f"{channels}: lists {len(listed)} channels, {rec.name} has {len(raw.ch_names)}; "
+                            f"not listed: {missing}, not in the recording: {extra}")
     data = raw.get_data(picks=picks)
     finite = np.isfinite(data)
     if not finite.all():
@@ -416,6 +442,18 @@ def _nifti_problems(path, problems, read_data):
     if size < expected:
         problems.append(f"{path}: truncated: {size} bytes of data, the header's shape {img.shape} needs {expected}")
         return None
+    if read_data and expected < MAX_READ_BYTES:
+        try:
+            data = np.asanyarray(img.dataobj)
+        except Exception as err:  # nibabel/zlib raise several types: name the file
+            problems.append(f"{path}: the image data cannot be read ({type(err).__name__}: {err})")
+            return None
+        if not np.all(np.isfinite(data)):
+            problems.append(f"{path}: {int((~np.isfinite(data)).sum())} voxel values are NaN or infinite")
+            return None
+        if data.size and data.min() == data.max():
+            problems.append(f"{path}: every voxel has the value {data.flat[0]!r}: an empty image")
+            return None
     return img
 
 
@@ -516,8 +554,44 @@ def find_problems(bids_root, *, demographics=("age", "sex"), config=None, read_d
     for t1 in sorted(root.glob("sub-*/**/anat/*_T1w.nii*")):
         if not name_problems(t1) and wanted(t1, None, "mri"):
             _check_t1(t1, problems, read_data)
+    problems += _run_consistency(eeg)
     if config is not None:
+        problems += _task_problems(config, root, eeg, bold)
         problems += config_problems(config, eeg=eeg, bold=bold, participants=participants, root=root)
+    return problems
+
+
+def _run_consistency(eeg):
+    """Every EEG run of a subject has the first run's rate and channels."""
+    problems, first = [], {}
+    for e in eeg:
+        sub = next((p.name for p in Path(e["path"]).parents if p.name.startswith("sub-")), "?")
+        if e["sfreq"] is None:
+            continue
+        ref = first.setdefault(sub, e)
+        if ref is e:
+            continue
+        if not math.isclose(e["sfreq"], ref["sfreq"], rel_tol=1e-6):
+            problems.append(f"{e['path']}: sampled at {e['sfreq']:g} Hz, {Path(ref['path']).name} at "
+                            f"{ref['sfreq']:g} Hz: the runs of {sub} must share one rate")
+        elif e["ch_names"] and ref["ch_names"] and e["ch_names"] != ref["ch_names"]:
+            problems.append(f"{e['path']}: its EEG channels differ from {Path(ref['path']).name}'s "
+                            f"({sorted(set(e['ch_names']) ^ set(ref['ch_names']))[:6]} differ, or their order)")
+    return problems
+
+
+def _task_problems(config, root, eeg, bold):
+    """A configured task that matches no file (the stage would silently do nothing)."""
+    problems = []
+    for stage, datatype, pattern, found in (("eeg", "eeg", "*_eeg.*", eeg), ("fmri", "func", "*_bold.nii*", bold)):
+        task = _get(config, stage, "task")
+        if not _get(config, stage, "enabled", default=True) or found or not task:
+            continue
+        present = sorted({m.group(1) for p in root.glob(f"sub-*/**/{datatype}/{pattern}")
+                          if (m := re.search(r"_task-([A-Za-z0-9]+)_", p.name))})
+        if present and task not in present:
+            problems.append(f"config {stage}.task: no {datatype} recording of task {task!r} in {root} "
+                            f"(tasks found: {present}); set {stage}.task or {stage}.enabled: false")
     return problems
 
 
@@ -682,6 +756,10 @@ def _eeg_config_problems(config, eeg):
         if min_task and _number(window) and window > min_task:
             problems.append(f"config bci.pseudo_online.window: {window:g} s windows are longer than the shortest "
                             f"task period ({min_task:g} s): no window lies inside a task period")
+        if po.get("tmax") is None and any(e["zero_durations"] for e in eeg):
+            zero = next(e["events"] for e in eeg if e["zero_durations"])
+            problems.append(f"config bci.pseudo_online.tmax: the events have zero durations ({zero}): "
+                            "set tmax (the task end after the cue, s)")
         cf = po.get("causal_filter") or {}
         _check_band("bci.pseudo_online.causal_filter", cf.get("l_freq"), cf.get("h_freq"), nyq, problems, where)
         W = int(round(window * rate)) if (rate and _number(window)) else None
