@@ -107,6 +107,14 @@ def test_early_stopping_restores_best():
     assert math.isclose(res.history[res.best_epoch]["val_loss"], best)
 
 
+def test_monitor_a_metric_and_unknown_metric():
+    _, res = _fit(max_epochs=30, patience=2, monitor="mse")
+    best = min(r["val_mse"] for r in res.history)
+    assert math.isclose(res.history[res.best_epoch]["val_mse"], best)
+    with pytest.raises(ValueError, match="monitor='bogus'"):
+        _fit(max_epochs=2, monitor="bogus")
+
+
 def test_nan_loss_is_a_clear_error():
     X, y = _data()
     X[0, 0] = np.nan

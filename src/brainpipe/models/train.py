@@ -130,7 +130,11 @@ class Trainer:
     patience : int or None
         Epochs without improvement before stopping; None trains ``max_epochs``.
     min_delta : float
-        Smallest decrease of the validation loss that counts as improvement.
+        Smallest decrease of the monitored value that counts as improvement.
+    monitor : str
+        Validation metric that early stopping and the kept weights follow:
+        ``"loss"`` (the total loss) or the name of one of the step
+        function's metrics (e.g. ``"rec"`` for a reconstruction error).
     shuffle : bool
         Shuffle the training rows every epoch (from the seed).
     grad_clip : float or None
@@ -166,6 +170,7 @@ class Trainer:
         val_fraction=0.2,
         patience=None,
         min_delta=0.0,
+        monitor="loss",
         shuffle=True,
         grad_clip=None,
         seed=0,
@@ -187,6 +192,7 @@ class Trainer:
         self.val_fraction = val_fraction
         self.patience = patience
         self.min_delta = min_delta
+        self.monitor = monitor
         self.shuffle = shuffle
         self.grad_clip = grad_clip
         self.seed = seed
@@ -351,7 +357,13 @@ class Trainer:
             row["seconds"] = time.perf_counter() - t0
             result.history.append(row)
 
-            monitored = row["val_loss"] if math.isfinite(row["val_loss"]) else row["train_loss"]
+            key = f"val_{self.monitor}"
+            if key not in row or not math.isfinite(row[key]):
+                key = f"train_{self.monitor}"
+            if key not in row:
+                raise ValueError(f"monitor={self.monitor!r} is not a metric of the step function "
+                                 f"(it returns {sorted(k[6:] for k in row if k.startswith('train_'))}).")
+            monitored = row[key]
             if monitored < best_val - float(self.min_delta):
                 best_val, bad, result.best_epoch = monitored, 0, epoch
                 best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
