@@ -33,7 +33,7 @@ Run from the repository root::
 
 The demo's ROI time series are read from ``results/sub-*/func/`` when the
 workflow made them, else simulated and extracted (the workflow's settings)
-into ``~/.cache/brainpipe-data/brainmae-demo``. The last lines are
+into ``~/.cache/brainpipe-data/brainmae-demo-*``. The last lines are
 ``key=value`` pairs.
 """
 
@@ -73,9 +73,10 @@ def demo_inputs(config, pattern):
     from brainpipe.fmri.timeseries import extract_timeseries
     from brainpipe.io.simulate import simulate_dataset
 
-    root = CACHE / "brainmae-demo"
-    bids = root / "data"
     sim = {k: v for k, v in config["simulate"].items() if k != "enabled"}
+    # one cached copy per simulated layout (seed, subjects, volumes, TR)
+    root = CACHE / f"brainmae-demo-seed{config['seed']}-{sim['n_subjects']}x{sim['n_volumes']}-tr{sim['tr']:g}"
+    bids = root / "data"
     if not (bids / "participants.tsv").exists():
         print(f"simulating the demo into {bids} ...", flush=True)
         simulate_dataset(bids, seed=config["seed"], **sim)
