@@ -60,6 +60,12 @@ def _validate(args):
     from .io.validate import load_config, validate_bids, validate_config
 
     config = None
+    if args.config_env is not None:
+        import os
+
+        if args.config_env not in os.environ:
+            raise BrainpipeInputError(f"--config-env: the environment variable {args.config_env} is not set")
+        args.config_json = os.environ[args.config_env]
     if args.config_json is not None:
         try:
             config = json.loads(args.config_json)
@@ -302,7 +308,9 @@ def build_parser():
     p.add_argument("--configfile", action="append", default=[], metavar="CONFIG",
                    help="workflow config YAML to check against the data (repeatable; merged over "
                    "./config/config.yaml when it exists, as snakemake --configfile merges)")
-    p.add_argument("--config-json", default=None, help="the merged workflow config as JSON (what onstart passes)")
+    p.add_argument("--config-json", default=None, help="the merged workflow config as JSON")
+    p.add_argument("--config-env", default=None, metavar="NAME",
+                   help="environment variable holding the merged config as JSON (what the workflow passes)")
     p.add_argument("--config-only", action="store_true",
                    help="check only the config (data not written yet, e.g. the simulated demo)")
     p.add_argument("--headers-only", action="store_true",

@@ -1,6 +1,7 @@
 # Path helpers shared by every rule. No processing logic lives here: only which
 # files exist (or will, for the simulated demo) and how outputs are named.
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -351,11 +352,13 @@ def bad_channel_opts():
 
 def validate_command(config_only=False):
     """The `brainpipe validate` call run onstart: the data (unless still to be
-    simulated) and the merged config, before any job."""
-    cmd = ["brainpipe", "validate", str(BIDS), "--config-json", json.dumps(config, sort_keys=True)]
+    simulated) and the merged config, before any job. The config travels in
+    an environment variable, so a failure prints a short command line."""
+    os.environ["BRAINPIPE_VALIDATE_CONFIG"] = json.dumps(config, sort_keys=True)
+    cmd = ["brainpipe", "validate", str(BIDS), "--config-env", "BRAINPIPE_VALIDATE_CONFIG"]
     if config_only:
         cmd.append("--config-only")
-    # shell() formats {...} fields: double the braces of the JSON
+    # shell() formats {...} fields: double any brace of the path
     return shlex.join(cmd).replace("{", "{{").replace("}", "}}")
 
 

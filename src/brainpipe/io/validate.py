@@ -48,8 +48,9 @@ from .._check import BrainpipeInputError
 EEG_EXTENSIONS = (".vhdr", ".edf", ".bdf", ".set", ".fif")
 #: A BIDS label (entity value, suffix): letters and digits only.
 LABEL = re.compile(r"^[A-Za-z0-9]+$")
-#: Folders inside a BIDS root that hold no raw data (not named by BIDS rules).
-SKIP_DIRS = {"sourcedata", "code", "stimuli", "phenotype"}
+#: Folders inside a BIDS root that the tree checks skip: no raw data, or
+#: other tools' derivatives (what the config uses from them is checked on its own).
+SKIP_DIRS = {"sourcedata", "code", "stimuli", "phenotype", "derivatives"}
 #: Ages outside this range (years) are refused as impossible.
 AGE_RANGE = (0.0, 120.0)
 #: A BOLD TR above this (s) is taken for milliseconds.
