@@ -714,3 +714,27 @@ def test_offline_scores_byte_identical(small_bids, tmp_path):
     assert "time" not in outs[0].read_text().splitlines()[0].split("\t")
     timing = pd.read_csv(outs[0].with_name("sub-01_task-imagery_desc-offline_timing.tsv"), sep="\t")
     assert "time" in timing.columns
+
+
+def test_sigterm_leaves_no_temporary_or_partial_file(small_bids, tmp_path):
+    """A step stopped by SIGTERM (Snakemake, scancel, kill) unwinds: no .tmp file, no output."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "brainpipe.cli", "preprocess-eeg", "--input", str(small_bids / f"{EEG}.vhdr"),
+         "--output", str(out / "x_desc-preproc_eeg.fif"), "--events", str(out / "x_events.tsv"),
+         "--fragment", str(out / "x_fragment.json")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    t0 = time.monotonic()
+    while not (out.exists() and any(p.name.startswith(".tmp") for p in out.iterdir())):
+        assert proc.poll() is None, "the step ended before writing"
+        assert time.monotonic() - t0 < 120
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert not any(out.rglob(".tmp*"))
+    left = [p.name for p in out.rglob("*") if p.is_file()]
+    assert not left, left  # all_or_nothing removed what the step had finished

@@ -293,7 +293,8 @@ def preprocess_eeg_run(
         raw.set_annotations(mne.Annotations(ann.onset, dur, ann.description, orig_time=ann.orig_time))
 
     events = annotations_table(raw)
-    with all_or_nothing(out_fif, out_events, fragment):
+    figures = _figure_paths(Path(out_fif), figure_dir, fragment) if fragment is not None else ()
+    with all_or_nothing(out_fif, out_events, fragment, *figures):
         with atomic_path(out_fif) as tmp:
             raw.save(tmp, overwrite=True, verbose="error")
         write_tsv(out_events, events)
@@ -333,6 +334,13 @@ def annotations_table(raw):
     )
 
 
+def _figure_paths(out_fif, figure_dir, fragment):
+    """The PSD and events figures of a run (beside the fragment by default)."""
+    figure_dir = Path(figure_dir or Path(fragment).parent)
+    stem = Path(out_fif).name.replace("_desc-preproc_eeg.fif", "")
+    return figure_dir / f"{stem}_desc-psd_eeg.png", figure_dir / f"{stem}_desc-events_eeg.png"
+
+
 def _write_eeg_fragment(raw, events, out_fif, figure_dir, fragment, flat, noisy):
     import matplotlib
 
@@ -342,15 +350,13 @@ def _write_eeg_fragment(raw, events, out_fif, figure_dir, fragment, flat, noisy)
 
     from ..report.fragments import fragment_item, write_fragment
 
-    figure_dir = Path(figure_dir or Path(fragment).parent)
-    figure_dir.mkdir(parents=True, exist_ok=True)
+    psd_png, ev_png = _figure_paths(out_fif, figure_dir, fragment)
+    psd_png.parent.mkdir(parents=True, exist_ok=True)
     stem = out_fif.name.replace("_desc-preproc_eeg.fif", "")
-    psd_png = figure_dir / f"{stem}_desc-psd_eeg.png"
     fig = raw.compute_psd(fmax=min(60.0, raw.info["sfreq"] / 2), verbose="error").plot(show=False)
     _save_png(fig, psd_png)
     plt.close(fig)
 
-    ev_png = figure_dir / f"{stem}_desc-events_eeg.png"
     ev, event_id = mne.events_from_annotations(raw, verbose="error")
     fig = mne.viz.plot_events(ev, sfreq=raw.info["sfreq"], first_samp=raw.first_samp, event_id=event_id, show=False)
     _save_png(fig, ev_png)
