@@ -98,12 +98,20 @@ def _bids(tmp_path, tr=2.0, shape=(4, 4, 4, 10), events=True, participants=True)
             root / "participants.tsv", sep="\t", index=False
         )
     bold = root / "sub-01/func/sub-01_task-rest_bold.nii.gz"
-    nib.save(nib.Nifti1Image(np.zeros(shape, np.float32), np.eye(4)), bold)
+    rng = np.random.default_rng(0)
+    img = nib.Nifti1Image(rng.normal(size=shape).astype(np.float32), np.eye(4))
+    if len(shape) == 4:
+        img.header.set_zooms((1.0, 1.0, 1.0, tr or 1.0))  # the header's TR agrees with the sidecar
+    nib.save(img, bold)
     sidecar = {"TaskName": "rest"}
     if tr is not None:
         sidecar["RepetitionTime"] = tr
     (root / "sub-01/func/sub-01_task-rest_bold.json").write_text(json.dumps(sidecar))
-    (root / "sub-01/ses-1/eeg/sub-01_ses-1_task-mi_eeg.vhdr").write_text("")
+    # a real (tiny) BrainVision recording: validate reads headers and samples
+    from pybv import write_brainvision
+
+    write_brainvision(data=rng.normal(size=(4, 2500)) * 1e-5, sfreq=250.0, ch_names=["C3", "Cz", "C4", "Pz"],
+                      fname_base="sub-01_ses-1_task-mi_eeg", folder_out=root / "sub-01/ses-1/eeg", unit="V")
     if events:
         pd.DataFrame({"onset": [1.0], "duration": [4.0], "trial_type": ["left_hand"]}).to_csv(
             root / "sub-01/ses-1/eeg/sub-01_ses-1_task-mi_events.tsv", sep="\t", index=False

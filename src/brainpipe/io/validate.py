@@ -451,10 +451,8 @@ def _nifti_problems(path, problems, read_data):
             return None
         if not np.all(np.isfinite(data)):
             problems.append(f"{path}: {int((~np.isfinite(data)).sum())} voxel values are NaN or infinite")
-            return None
-        if data.size and data.min() == data.max():
-            problems.append(f"{path}: every voxel has the value {data.flat[0]!r}: an empty image")
-            return None
+        elif data.size and data.min() == data.max():
+            problems.append(f"{path}: every voxel has the value {float(data.flat[0])!r}: an empty image")
     return img
 
 
