@@ -2,35 +2,6 @@
 # Pearson FC and demographics, synthetic FC, and harmonization to one site;
 # the harmonized FC goes through fmri_predict again ("after harmonization").
 
-DEMOVAE = config.get("models", {}).get("demovae", {})
-
-
-def demovae_fc(wildcards=None):
-    return all_relmats("pearsoncorrelation")
-
-
-def demovae_subject_figures(wildcards=None):
-    return [figure(sub, "desc-demovaesynth_plot.png") for sub in sorted(BOLD)]
-
-
-def demovae_subject_fragments(wildcards=None):
-    return [figure(sub, "desc-demovae_fragment.json") for sub in sorted(BOLD)]
-
-
-def harmonized_relmats(wildcards=None):
-    return [fmri_out(sub, "stat-pearsoncorrelation_desc-harmonized_relmat.tsv") for sub in sorted(BOLD)]
-
-
-def model_gpu(node):
-    """1 when a model trains on CUDA by the config (device: cuda...), else 0.
-
-    The SLURM profile turns gpu=1 into a GPU request; "auto" asks for none,
-    so a CPU cluster never waits for a GPU node.
-    """
-    device = str(node.get("device", config.get("models", {}).get("device", "auto")))
-    return 1 if device.startswith("cuda") else 0
-
-
 if demovae_enabled():
 
     rule demovae_fit:
