@@ -7,7 +7,10 @@
 - :class:`PSDBandPower`: Welch / multitaper band or per-frequency power;
 - :class:`ConnectivityNodeStrength`: per-trial (imaginary) coherence reduced
   to node strength;
-- :class:`SignedR2Selector`: HappyFeat's signed-R² ranking, top-k selection.
+- :class:`SignedR2Selector`: HappyFeat's signed-R² ranking, top-k selection;
+- :class:`RiemannTangentSpace`, :class:`GramSVC`: pyriemann's
+  ``TangentSpace("riemann")`` and scikit-learn's ``SVC`` outputs, faster
+  (Newton mean and batched ``eigh``; a BLAS Gram matrix).
 
 Epoch transformers take ``(n_trials, n_channels, n_times)`` arrays; they build
 on :mod:`brainpipe.kernels` only.
@@ -29,8 +32,10 @@ from brainpipe.features.embedding import (
     first_minimum_ami_lag,
     fnn_embedding_dimension,
 )
+from brainpipe.features.gram_svc import GramSVC
 from brainpipe.features.psd import PSDBandPower
 from brainpipe.features.selection import SignedR2Selector, fisher_score, signed_r2
+from brainpipe.features.tangent_space import RiemannTangentSpace
 
 from brainpipe.features.acm_search import (  # noqa: E402
     AugmentedCovarianceSearchCV,
@@ -44,6 +49,8 @@ __all__ = [
     "riemann_mean_logmaps",
     "AugmentedCovariances",
     "ConnectivityNodeStrength",
+    "GramSVC",
+    "RiemannTangentSpace",
     "PSDBandPower",
     "SignedR2Selector",
     "auto_mutual_information",
