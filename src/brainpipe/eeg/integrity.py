@@ -256,11 +256,11 @@ def _event_onsets(events):
         raise input_error(events, "is empty (a TSV needs at least a header line)")
     width = len(lines[0].split("\t"))
     for i, line in enumerate(lines[1:], start=2):
-        if line.strip() and len(line.split("\t")) != width:
+        if line and len(line.split("\t")) != width:
             raise input_error(events, f"line {i} has {len(line.split(chr(9)))} tab-separated fields, "
                                       f"the header has {width}")
     try:
-        table = pd.read_csv(events, sep="\t", na_values=["n/a"], keep_default_na=False, index_col=False,
+        table = pd.read_csv(events, sep="\t", na_values=["n/a"], keep_default_na=False, index_col=False, quoting=3,
                             dtype=str)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         raise input_error(events, f"is not a readable TSV table ({err})") from err

@@ -233,12 +233,14 @@ def _read_tsv(path, problems, **kwargs):
     if lines:
         width = len(lines[0].split("\t"))
         for i, line in enumerate(lines[1:], start=2):
-            if line.strip() and len(line.split("\t")) != width:
+            if line and len(line.split("\t")) != width:
                 problems.append(f"{path}: not a readable TSV table: line {i} has {len(line.split(chr(9)))} "
                                 f"tab-separated fields, the header has {width}")
                 return None
     try:
-        return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, index_col=False, **kwargs)
+        # BIDS TSV has no quoting (QUOTE_NONE = 3): a quote is a character of its cell
+        return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, index_col=False, quoting=3,
+                           **kwargs)
     except pd.errors.EmptyDataError:
         problems.append(f"{path}: empty file (a TSV needs at least a header line)")
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
