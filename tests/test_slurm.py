@@ -95,10 +95,15 @@ def _outputs(results):
     )
 
 
+def _timing_key(key):
+    return key in TIMING_COLUMNS or key.endswith("_seconds")
+
+
 def _strip_root(node, root):
-    """``node`` (parsed JSON) with the work dir ``root/`` removed from its strings."""
+    """``node`` (parsed JSON) without the work dir ``root/`` in its strings and
+    without wall-clock entries (``train_seconds``, ``fit_s``...)."""
     if isinstance(node, dict):
-        return {k: _strip_root(v, root) for k, v in node.items()}
+        return {k: _strip_root(v, root) for k, v in node.items() if not _timing_key(k)}
     if isinstance(node, list):
         return [_strip_root(v, root) for v in node]
     if isinstance(node, str):
@@ -361,7 +366,8 @@ def test_compare_outputs_sees_a_changed_cell_array_and_file(tmp_path):
         pd.DataFrame({"x": [1.0, 2.0], "y": ["p", "q"], "fit_s": [0.1, 0.2] if run == "a" else [0.3, 0.1]}
                      ).to_csv(res / "sub-01/t.tsv", sep="\t", index=False)
         np.savez(res / "sub-01/a.npz", covs=np.eye(3))
-        (res / "sub-01/s.json").write_text(json.dumps({"Sources": [f"{tmp_path / run}/data/x"]}))
+        (res / "sub-01/s.json").write_text(json.dumps({"Sources": [f"{tmp_path / run}/data/x"],
+                                                       "train_seconds": len(run) * 1.5 * ord(run)}))
         (res / "sub-01/logs/r.log").write_text(run)  # logs are not compared
     a, b = tmp_path / "a", tmp_path / "b"
     assert compare_outputs(a, b) == []
