@@ -8,6 +8,15 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# --configfile: nested mappings merge into the defaults key by key, except
+# `pipelines:` mappings, which replace the default ones whole (the pipelines a
+# user lists are the ones that run); docs in README "Your own data".
+import yaml
+from brainpipe.io.validate import replace_whole_mappings
+
+replace_whole_mappings(config, [yaml.safe_load(open(f)) for f in workflow.overwrite_configfiles or ()])
+
+
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

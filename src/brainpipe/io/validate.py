@@ -62,19 +62,49 @@ MAX_READ_BYTES = 2 * 1024**3
 # --------------------------------------------------------------------------
 # config
 # --------------------------------------------------------------------------
-def merge_config(base, override):
-    """Merge ``override`` over ``base`` as Snakemake merges ``--configfile``.
+#: Mappings under these keys replace the default mapping whole instead of
+#: being merged into it: a user's list of pipelines is the list that runs.
+REPLACED_KEYS = ("pipelines",)
 
-    Nested dictionaries are merged key by key; every other value (lists
-    included) replaces the base value.
+
+def merge_config(base, override):
+    """Merge ``override`` over ``base`` as the workflow merges ``--configfile``.
+
+    Nested dictionaries are merged key by key (Snakemake's rule), except the
+    mappings named in :data:`REPLACED_KEYS` (``pipelines``), which replace the
+    default mapping whole; every other value (lists included) replaces the
+    base value.
     """
     out = copy.deepcopy(base)
     for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in REPLACED_KEYS:
             out[key] = merge_config(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def replace_whole_mappings(config, overrides):
+    """Give ``config`` (already merged by Snakemake) the user's ``pipelines`` mappings whole.
+
+    Snakemake merges every nested mapping of a ``--configfile`` into the
+    default config, so a user listing two pipelines would also run the
+    defaults. For each override (a parsed config file, in order), every
+    mapping under a key of :data:`REPLACED_KEYS` is copied over the merged
+    value. Modifies and returns ``config``.
+    """
+
+    def walk(target, source):
+        for key, value in source.items():
+            if key in REPLACED_KEYS and isinstance(target, dict):
+                target[key] = copy.deepcopy(value)
+            elif isinstance(value, dict) and isinstance(target.get(key), dict):
+                walk(target[key], value)
+
+    for override in overrides:
+        if isinstance(override, dict):
+            walk(config, override)
+    return config
 
 
 def load_config(configfiles, *, base=None):
