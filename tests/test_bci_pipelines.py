@@ -88,7 +88,8 @@ def test_coh_lda_runs():
 
 
 def test_registry_and_clone():
-    assert set(PIPELINES) == {"csp_lda", "ts_svm", "mdm", "acm_ts_svm", "acm_search_svm", "psd_lda", "coh_lda"}
+    assert set(PIPELINES) == {"csp_lda", "ts_svm", "mdm", "acm_ts_svm", "acm_search_svm", "psd_lda", "coh_lda",
+                              "tfm_transformer"}
     pipe = make_pipeline("ts_svm", estimator="lwf", C=0.5, kernel="rbf")
     params = clone(pipe).get_params()
     assert params["cov__estimator"] == "lwf" and params["svm__C"] == 0.5
