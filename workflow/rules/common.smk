@@ -1,7 +1,6 @@
 # Path helpers shared by every rule. No processing logic lives here: only which
 # files exist (or will, for the simulated demo) and how outputs are named.
 import json
-import os
 import shlex
 from pathlib import Path
 
@@ -382,10 +381,13 @@ def bad_channel_opts():
 
 def validate_command(config_only=False):
     """The `brainpipe validate` call run onstart: the data (unless still to be
-    simulated) and the merged config, before any job. The config travels in
-    an environment variable, so a failure prints a short command line."""
-    os.environ["BRAINPIPE_VALIDATE_CONFIG"] = json.dumps(config, sort_keys=True)
-    cmd = ["brainpipe", "validate", str(BIDS), "--config-env", "BRAINPIPE_VALIDATE_CONFIG"]
+    simulated) and the merged config, before any job. The merged config is
+    written to .snakemake/ (JSON is YAML) and passed as the one config file,
+    so a failure prints a short command line that reruns the same check."""
+    merged = Path(".snakemake") / "brainpipe_validate_config.json"
+    merged.parent.mkdir(parents=True, exist_ok=True)
+    merged.write_text(json.dumps(config, sort_keys=True, indent=1))
+    cmd = ["brainpipe", "validate", str(BIDS), "--configfile", str(merged)]
     if config_only:
         cmd.append("--config-only")
     # shell() formats {...} fields: double any brace of the path

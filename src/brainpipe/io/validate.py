@@ -129,9 +129,10 @@ def load_config(configfiles, *, base=None):
         if not path.is_file():
             raise BrainpipeInputError(f"{path}: config file does not exist")
         try:
-            value = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise BrainpipeInputError(f"{path}: not valid YAML ({err})") from err
+            # JSON through json: PyYAML reads JSON's 1e-07 as a string
+            value = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, json.JSONDecodeError) as err:
+            raise BrainpipeInputError(f"{path}: not valid YAML/JSON ({err})") from err
         if not isinstance(value, dict):
             raise BrainpipeInputError(f"{path}: a config must be a mapping of keys to values")
         return value
