@@ -258,6 +258,14 @@ class DemoVAE(TransformerMixin, BaseEstimator):
                 self.guidance_targets_.append((col.name, "categorical", sl.start, len(col.levels)))
         return {"w": np.hstack(ws).astype(np.float32), "b": np.concatenate(bs).astype(np.float32)}
 
+    def _guidance_columns(self):
+        """First column of each demographic's predictor scores in ``guide_w``."""
+        cols, col = {}, 0
+        for name, _, _, width in self.guidance_targets_:
+            cols[name] = col
+            col += width
+        return cols
+
     # -- losses -----------------------------------------------------------------
 
     def _sample_demo(self, n, device):
@@ -356,11 +364,7 @@ class DemoVAE(TransformerMixin, BaseEstimator):
         D = self.coder_.transform(demographics)
         self.n_features_in_ = X.shape[1]
         guidance = self._fit_guidance(X, demographics)
-        self._guide_col = {}
-        col = 0
-        for name, kind, _, width in self.guidance_targets_:
-            self._guide_col[name] = col
-            col += width
+        self._guide_col = self._guidance_columns()
         torch.manual_seed(int(self.seed))
         self.module_ = _module_class()(X.shape[1], int(self.latent_dim), D.shape[1], int(self.hidden_dim), guidance)
         trainer = Trainer(
@@ -492,10 +496,7 @@ class DemoVAE(TransformerMixin, BaseEstimator):
         model.coder_ = DemographicCoder.from_state(state["coder"], source=str(path))
         model.n_features_in_ = state["n_features"]
         model.guidance_targets_ = [tuple(t) for t in state["guidance_targets"]]
-        model._guide_col, col = {}, 0
-        for name, _, _, width in model.guidance_targets_:
-            model._guide_col[name] = col
-            col += width
+        model._guide_col = model._guidance_columns()
         sd = state["model"]
         guidance = {"w": sd["guide_w"].numpy(), "b": sd["guide_b"].numpy()}
         model.module_ = _module_class()(model.n_features_in_, int(model.latent_dim), model.coder_.width_,

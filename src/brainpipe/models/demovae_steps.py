@@ -24,6 +24,7 @@ import pandas as pd
 from .._check import check_file, input_error
 from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
 from ..io.figures import new_figure, save_figure
+from ..fmri.dynamic import from_upper_triangle
 from ..report.fragments import fragment_item, write_fragment
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,12 @@ __all__ = ["load_fc", "fit_step", "generate_step", "harmonize_step"]
 
 
 def _subject(path):
-    name = Path(path).name
-    for part in name.split("_"):
-        if part.startswith("sub-"):
-            return part
-    raise input_error(path, "file name has no sub-<label> entity")
+    from ..fmri.prediction import _subject_of
+
+    sub = _subject_of(Path(path))
+    if sub is None:
+        raise input_error(path, "file name has no sub-<label> entity")
+    return sub
 
 
 def load_fc(relmat_tsvs, participants_tsv, columns):
@@ -91,14 +93,6 @@ def load_fc(relmat_tsvs, participants_tsv, columns):
             bad = [s for s, v in zip(subjects, demo[c].isna()) if v]
             raise input_error(participants_tsv, f"demographic column {c!r} is missing for {bad[:5]}")
     return upper_triangles(np.stack(mats)).astype(np.float32), demo, names, subjects
-
-
-def _to_matrix(vec, n):
-    m = np.eye(n)
-    iu = np.triu_indices(n, 1)
-    m[iu] = vec
-    m[(iu[1], iu[0])] = vec
-    return m
 
 
 def _checkpoint_path(checkpoint_dir, relmats, participants, params):
@@ -295,7 +289,7 @@ def generate_step(
                       Description="Predictors trained on real FC scored on synthetic FC, and the reverse")
         X_syn, _ = model.generate(demo, seed=seed)
         if figure is not None:
-            fig = _fc_pair_figure(_to_matrix(X.mean(0), n), _to_matrix(X_syn.mean(0), n),
+            fig = _fc_pair_figure(from_upper_triangle(X.mean(0), n), from_upper_triangle(X_syn.mean(0), n),
                                   ("mean real FC", "mean synthetic FC (same demographics)"))
             save_figure(fig, figure)
         if fragment is not None:
@@ -313,7 +307,7 @@ def generate_step(
             reps = pd.concat([row] * int(n_samples), ignore_index=True)
             Xs, _ = model.generate(reps, seed=seed + 1 + i)
             desc = ", ".join(f"{c} {row.iloc[0][c]}" for c in columns)
-            fig = _fc_pair_figure(_to_matrix(X[i], n), _to_matrix(Xs.mean(0), n),
+            fig = _fc_pair_figure(from_upper_triangle(X[i], n), from_upper_triangle(Xs.mean(0), n),
                                   ("this subject's FC", f"synthetic FC, mean of {n_samples} draws"))
             save_figure(fig, fig_path)
             write_fragment(frag_path, "DemoVAE", [fragment_item(
@@ -403,7 +397,7 @@ def harmonize_step(
     keep = [k for k in keep if k in demo.columns]
     with all_or_nothing(*out_relmats, scores_tsv, figure, fragment):
         for vec, path in zip(X_h, out_relmats):
-            write_relmat(path, _to_matrix(vec, len(names)), names)
+            write_relmat(path, from_upper_triangle(vec, len(names)), names)
         table = harmonization_scores(features, demo, site=site_column, keep=keep, seed=seed)
         write_tsv(scores_tsv, table)
         write_sidecar(scores_tsv, [model_path, *relmat_tsvs, participants_tsv], Reference=reference, Seed=seed,
