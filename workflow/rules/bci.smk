@@ -15,6 +15,8 @@ rule bci_offline:
         fragment=figure("{sub}", "desc-offline_fragment.json"),
     log:
         str(LOGS / "bci_offline/sub-{sub}.log"),
+    benchmark:
+        str(BENCHMARKS / "bci_offline/sub-{sub}.tsv"),
     params:
         opts=opts("bci", "offline", dataset={"task": EEG_TASK}, **tfm_bci_opts("offline")),
         seed=config["seed"],
@@ -39,6 +41,8 @@ rule bci_pseudo_online:
         fragment=figure("{sub}", "desc-pseudoonline_fragment.json"),
     log:
         str(LOGS / "bci_pseudo_online/sub-{sub}.log"),
+    benchmark:
+        str(BENCHMARKS / "bci_pseudo_online/sub-{sub}.tsv"),
     params:
         opts=opts("bci", "pseudo_online", task=EEG_TASK, bad_channels=bad_channel_opts(), **tfm_bci_opts("pseudo_online")),
         root=str(BIDS),
@@ -61,6 +65,8 @@ rule bci_pseudo_online_group:
         fragment=str(RES / "group/figures/desc-pseudoonline_fragment.json"),
     log:
         str(LOGS / "bci_pseudo_online_group/group.log"),
+    benchmark:
+        str(BENCHMARKS / "bci_pseudo_online_group/group.tsv"),
     shell:
         "brainpipe bci-pseudo-online-group --output {output.tsv:q} --figure {output.figure:q}"
         " --fragment {output.fragment:q} {input:q} > {log:q} 2>&1"

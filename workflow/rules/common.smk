@@ -7,6 +7,9 @@ from pathlib import Path
 BIDS = Path(config["bids_root"])
 RES = Path(config["results"])
 LOGS = RES / "logs"
+# Snakemake's benchmark: directive writes one TSV per job here (wall time, max RSS,
+# CPU time); benchmarks/demo_breakdown.py sums them per rule.
+BENCHMARKS = RES / "benchmarks"
 SIM = config["simulate"]
 EEG_TASK = config["eeg"]["task"]
 FMRI_TASK = config["fmri"]["task"]

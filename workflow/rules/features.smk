@@ -12,6 +12,8 @@ rule eeg_covariances:
         fragment=figure("{sub}", "ses-{ses}_desc-eegcov_fragment.json"),
     log:
         str(LOGS / "eeg_covariances/sub-{sub}_ses-{ses}.log"),
+    benchmark:
+        str(BENCHMARKS / "eeg_covariances/sub-{sub}_ses-{ses}.tsv"),
     params:
         opts=opts("eeg", "epochs", estimator=config["eeg"]["covariance"]["estimator"]),
     resources:
@@ -34,6 +36,8 @@ rule fmri_connectivity:
         fragment=figure("{sub}", "desc-fc_fragment.json"),
     log:
         str(LOGS / "fmri_connectivity/sub-{sub}.log"),
+    benchmark:
+        str(BENCHMARKS / "fmri_connectivity/sub-{sub}.tsv"),
     params:
         kinds=json.dumps(FC_KINDS),
     resources:
@@ -57,6 +61,8 @@ rule fmri_tangent:
         fragment=str(RES / "group/figures/desc-tangent_fragment.json"),
     log:
         str(LOGS / "fmri_tangent/group.log"),
+    benchmark:
+        str(BENCHMARKS / "fmri_tangent/group.tsv"),
     resources:
         mem_mb=4000,
         runtime=20,
@@ -78,6 +84,8 @@ rule fmri_graph:
         fragment=figure("{sub}", "desc-graph_fragment.json"),
     log:
         str(LOGS / "fmri_graph/sub-{sub}.log"),
+    benchmark:
+        str(BENCHMARKS / "fmri_graph/sub-{sub}.tsv"),
     params:
         opts=opts("fmri", "graph"),
     shell:
@@ -99,6 +107,8 @@ rule fmri_dynamic:
         fragment=str(RES / "group/figures/desc-dynamic_fragment.json"),
     log:
         str(LOGS / "fmri_dynamic/group.log"),
+    benchmark:
+        str(BENCHMARKS / "fmri_dynamic/group.tsv"),
     params:
         opts=opts("fmri", "dynamic", seed=config["seed"]),
     resources:
@@ -123,6 +133,8 @@ rule fmri_predict:
         fragment=str(RES / "group/figures/desc-prediction_fragment.json"),
     log:
         str(LOGS / "fmri_predict/group.log"),
+    benchmark:
+        str(BENCHMARKS / "fmri_predict/group.tsv"),
     params:
         opts=opts("fmri", "prediction", seed=config["seed"]),
     resources:

@@ -13,6 +13,8 @@ if SIM["enabled"]:
             files=simulated_files(),
         log:
             str(LOGS / "simulate/simulate.log"),
+        benchmark:
+            str(BENCHMARKS / "simulate/simulate.tsv"),
         params:
             seed=config["seed"],
             opts=opts("simulate"),
@@ -37,6 +39,8 @@ rule dataset_description:
         str(RES / "dataset_description.json"),
     log:
         str(LOGS / "dataset_description/dataset_description.log"),
+    benchmark:
+        str(BENCHMARKS / "dataset_description/dataset_description.tsv"),
     params:
         source=str(BIDS),
     shell:

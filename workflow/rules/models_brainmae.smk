@@ -33,6 +33,8 @@ if BRAINMAE_ENABLED:
             fragment=str(RES / "group/figures/desc-brainmae_fragment.json"),
         log:
             str(LOGS / "brainmae_pretrain/group.log"),
+        benchmark:
+            str(BENCHMARKS / "brainmae_pretrain/group.tsv"),
         params:
             opts=opts("models", "brainmae", "pretrain", seed=config["seed"], device=config["models"]["device"]),
             checkpoints=str(RES / ".checkpoints"),
@@ -63,6 +65,8 @@ if BRAINMAE_ENABLED:
             fragment=str(RES / "group/figures/desc-brainmaeprobe_fragment.json"),
         log:
             str(LOGS / "brainmae_probe/group.log"),
+        benchmark:
+            str(BENCHMARKS / "brainmae_probe/group.tsv"),
         params:
             opts=opts("models", "brainmae", "probe", seed=config["seed"]),
         threads: 1
@@ -87,6 +91,8 @@ if BRAINMAE_ENABLED:
             fragment=figure("{sub}", "desc-brainmae_fragment.json"),
         log:
             str(LOGS / "brainmae_subject/sub-{sub}.log"),
+        benchmark:
+            str(BENCHMARKS / "brainmae_subject/sub-{sub}.tsv"),
         params:
             opts=json.dumps({"seed": config["seed"]}),
         threads: 1

@@ -19,6 +19,8 @@ if demovae_enabled():
             fragment=str(RES / "group/figures/desc-demovae_fragment.json"),
         log:
             str(LOGS / "demovae_fit/group.log"),
+        benchmark:
+            str(BENCHMARKS / "demovae_fit/group.tsv"),
         params:
             opts=opts(
                 "models",
@@ -55,6 +57,8 @@ if demovae_enabled():
             subject_fragments=demovae_subject_fragments(),
         log:
             str(LOGS / "demovae_generate/group.log"),
+        benchmark:
+            str(BENCHMARKS / "demovae_generate/group.tsv"),
         params:
             opts=json.dumps({"seed": config["seed"]}),
         resources:
@@ -80,6 +84,8 @@ if demovae_enabled():
             fragment=str(RES / "group/figures/desc-demovaeharmonize_fragment.json"),
         log:
             str(LOGS / "demovae_harmonize/group.log"),
+        benchmark:
+            str(BENCHMARKS / "demovae_harmonize/group.tsv"),
         params:
             opts=opts("models", "demovae", "harmonize", seed=config["seed"]),
         resources:
@@ -104,6 +110,8 @@ if demovae_enabled():
             fragment=str(RES / "group/figures/desc-predictionharmonized_fragment.json"),
         log:
             str(LOGS / "fmri_predict_harmonized/group.log"),
+        benchmark:
+            str(BENCHMARKS / "fmri_predict_harmonized/group.tsv"),
         params:
             opts=opts("fmri", "prediction", seed=config["seed"], title="after DemoVAE harmonization"),
         resources:

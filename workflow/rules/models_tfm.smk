@@ -22,6 +22,8 @@ if tfm_enabled():
             fragment=str(RES / "group/figures/desc-tfm_fragment.json"),
         log:
             str(LOGS / "tfm_tokenizer/group.log"),
+        benchmark:
+            str(BENCHMARKS / "tfm_tokenizer/group.tsv"),
         params:
             opts=opts("models", "tfm", seed=config["seed"], device=config["models"]["device"]),
         threads: 2

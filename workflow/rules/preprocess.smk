@@ -13,6 +13,8 @@ rule preprocess_eeg:
         fragment=figure("{sub}", "ses-{ses}_run-{run}_desc-eeg_fragment.json"),
     log:
         str(LOGS / "preprocess_eeg/sub-{sub}_ses-{ses}_run-{run}.log"),
+    benchmark:
+        str(BENCHMARKS / "preprocess_eeg/sub-{sub}_ses-{ses}_run-{run}.tsv"),
     params:
         opts=opts("eeg", "preprocess"),
     resources:
@@ -37,6 +39,8 @@ rule fmri_timeseries:
         fragment=figure("{sub}", "desc-fmri_fragment.json"),
     log:
         str(LOGS / "fmri_timeseries/sub-{sub}.log"),
+    benchmark:
+        str(BENCHMARKS / "fmri_timeseries/sub-{sub}.tsv"),
     params:
         opts=opts(
             "fmri",
@@ -65,6 +69,8 @@ rule mri_qc:
         fragment=figure("{sub}", "desc-mri_fragment.json"),
     log:
         str(LOGS / "mri_qc/sub-{sub}.log"),
+    benchmark:
+        str(BENCHMARKS / "mri_qc/sub-{sub}.tsv"),
     resources:
         mem_mb=3000,
         runtime=20,

@@ -10,6 +10,8 @@ rule report:
         str(RES / "sub-{sub}/sub-{sub}_report.html"),
     log:
         str(LOGS / "report/sub-{sub}.log"),
+    benchmark:
+        str(BENCHMARKS / "report/sub-{sub}.tsv"),
     resources:
         mem_mb=2000,
         runtime=10,
@@ -26,6 +28,8 @@ rule group_report:
         str(RES / "group/group_report.html"),
     log:
         str(LOGS / "report/group.log"),
+    benchmark:
+        str(BENCHMARKS / "report/group.tsv"),
     resources:
         mem_mb=2000,
         runtime=10,
