@@ -521,6 +521,10 @@ def build_parser():
 def main(argv=None):
     """Entry point of the ``brainpipe`` command."""
     args = build_parser().parse_args(argv)
+    import matplotlib
+
+    # the one place that picks matplotlib's backend: steps run headless
+    matplotlib.use("Agg")
     from .io.atomic import exit_cleanly_on_sigterm
 
     exit_cleanly_on_sigterm()  # a stopped step removes its temporary files

@@ -10,9 +10,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..io.atomic import atomic_path
-
-__all__ = ["plot_offline_scores", "plot_class_covariances", "save_figure"]
+__all__ = ["plot_offline_scores", "plot_class_covariances"]
 
 _EVAL_COLORS = {"within": "tab:blue", "cross": "tab:orange"}
 
@@ -113,9 +111,3 @@ def plot_class_covariances(covariances, ch_names=None, title=""):
         fig.suptitle(title)
     return fig
 
-
-def save_figure(fig, path, dpi=100):
-    """Write ``fig`` as PNG at ``path``, atomically; return the path."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
-    return path

@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, clone
 
 from .._check import check_option, check_positive_int, validate_type
 from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
-from ..report.fragments import fragment_item, write_fragment
+from ..io.fragments import fragment_item, write_fragment
 from .dataset import BIDSMotorImagery, get_dataset, resolve_subject
 from .metrics import itr, nmcc_scorer
 from .pipelines import acm_parameters, make_pipelines
@@ -459,7 +459,8 @@ def run_offline(
         results = add_itr(results, seconds)
 
     label = dataset.subject_label(number) if isinstance(dataset, BIDSMotorImagery) else str(number)
-    from .figures import plot_class_covariances, plot_offline_scores, save_figure
+    from ..io.figures import save_figure
+    from .figures import plot_class_covariances, plot_offline_scores
 
     score_name = _primary_score(paradigm)
     chance = _chance_level(score_name, len(np.unique(y)))

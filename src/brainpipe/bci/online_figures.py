@@ -7,7 +7,8 @@
 * :func:`group_statistics` / :func:`plot_group_comparison`: the same across
   subjects with a paired Wilcoxon signed-rank test per pipeline.
 
-Figures use matplotlib's Agg backend (no display needed).
+Figures are plain :class:`matplotlib.figure.Figure` objects (no pyplot, no
+backend switch) saved through :func:`brainpipe.io.figures.save_figure`.
 """
 
 from __future__ import annotations
@@ -18,29 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.atomic import atomic_path
+from ..io.figures import new_subplots, save_figure
 from .labels import IDLE
 
 _IDLE_COLOR = "#c8c8c8"
 
 
-def _figure(*args, **kwargs):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(*args, **kwargs)
-
-
-def save_figure(fig, path, dpi=110):
-    """Save a figure as PNG atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-    plt.close(fig)
-    return path
+#: Resolution of this module's PNGs.
+DPI = 110
 
 
 def _label_colors(labels):
@@ -98,7 +84,7 @@ def plot_decision_timeline(times, y_true, predictions, labels, *, title="", zoom
     if zoom is not None and times[-1] - times[0] > 2 * zoom:
         spans.append((times[0] - half, times[0] + zoom))
     height = 0.5 * len(rows) + 0.9
-    fig, axes = _figure(len(spans), 1, figsize=(11, height * len(spans) + 0.4), squeeze=False)
+    fig, axes = new_subplots(len(spans), 1, figsize=(11, height * len(spans) + 0.4), squeeze=False)
     cmap = ListedColormap([colors[lab] for lab in labels])
     for ax, (lo, hi) in zip(axes[:, 0], spans):
         ax.imshow(
@@ -147,7 +133,7 @@ def plot_subject_comparison(scores, metric="nmcc"):
     """
     means = _subject_means(scores, metric)
     evaluations = list(dict.fromkeys(means["evaluation"]))
-    fig, axes = _figure(1, len(evaluations), figsize=(4.5 * len(evaluations), 3.6), squeeze=False)
+    fig, axes = new_subplots(1, len(evaluations), figsize=(4.5 * len(evaluations), 3.6), squeeze=False)
     for ax, ev in zip(axes[0], evaluations):
         m = means[means["evaluation"] == ev].groupby("pipeline").mean(numeric_only=True)
         x = np.arange(len(m))
@@ -233,7 +219,7 @@ def plot_group_comparison(scores, metric="nmcc"):
     means = _subject_means(scores, metric)
     stats = group_statistics(scores, metric)
     evaluations = list(dict.fromkeys(means["evaluation"]))
-    fig, axes = _figure(1, len(evaluations), figsize=(5 * len(evaluations), 3.8), squeeze=False)
+    fig, axes = new_subplots(1, len(evaluations), figsize=(5 * len(evaluations), 3.8), squeeze=False)
     for ax, ev in zip(axes[0], evaluations):
         m = means[means["evaluation"] == ev]
         pipes = sorted(m["pipeline"].unique())
@@ -330,7 +316,7 @@ def write_subject_figures(result, cfg, out_tsv, *, figure_dir=None, fragment=Non
     items : list of dict
         The fragment items.
     """
-    from ..report.fragments import fragment_item, write_fragment
+    from ..io.fragments import fragment_item, write_fragment
 
     out_tsv = Path(out_tsv)
     figure_dir = Path(figure_dir) if figure_dir is not None else out_tsv.parent
@@ -342,7 +328,7 @@ def write_subject_figures(result, cfg, out_tsv, *, figure_dir=None, fragment=Non
     items = []
     if not result.scores.empty:
         png = figure_dir / f"{sub}{task}_desc-{desc}_comparison.png"
-        save_figure(plot_subject_comparison(result.scores), png)
+        save_figure(plot_subject_comparison(result.scores), png, dpi=DPI)
         items.append(
             fragment_item(
                 "image", "Offline vs pseudo-online", path=png,
@@ -362,7 +348,7 @@ def write_subject_figures(result, cfg, out_tsv, *, figure_dir=None, fragment=Non
             labels=result.labels,
             title=f"{sub} ses-{session} run-{run} ({evaluation})",
         )
-        save_figure(fig, png)
+        save_figure(fig, png, dpi=DPI)
         items.append(
             fragment_item(
                 "image", f"Decisions, ses-{session} run-{run} ({evaluation})", path=png,

@@ -1274,8 +1274,9 @@ def run_pseudo_online_group(score_tsvs, out_tsv, figure, *, fragment=None, metri
     -------
     stats : DataFrame
     """
-    from ..report.fragments import fragment_item, write_fragment
-    from .online_figures import group_statistics, plot_group_comparison, save_figure
+    from ..io.fragments import fragment_item, write_fragment
+    from ..io.figures import save_figure
+    from .online_figures import DPI, group_statistics, plot_group_comparison
 
     frames = []
     for p in score_tsvs:
@@ -1288,7 +1289,7 @@ def run_pseudo_online_group(score_tsvs, out_tsv, figure, *, fragment=None, metri
     write_sidecar(out_tsv, score_tsvs, Description="Offline vs pseudo-online, paired "
                   "Wilcoxon signed-rank test across subjects (scipy.stats.wilcoxon, two-sided), "
                   "subject score = mean over test runs, unsmoothed decisions", Metric=metric)
-    save_figure(plot_group_comparison(scores, metric=metric), figure)
+    save_figure(plot_group_comparison(scores, metric=metric), figure, dpi=DPI)
     if fragment is not None:
         write_fragment(
             fragment, "Pseudo-online BCI",

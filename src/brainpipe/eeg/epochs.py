@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .._check import check_file, input_error
-from ..io.atomic import atomic_path, write_npz, write_sidecar
+from ..io.atomic import write_npz, write_sidecar
 from .preprocess import NON_TASK_PREFIXES
 
 
@@ -93,16 +93,13 @@ def session_covariances(fif_files, out_npz, *, tmin=0.5, tmax=3.5, fmin=8.0, fma
 
 
 def _covariance_fragment(covs, y, ch_names, out_npz, fragment):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from pyriemann.geometry.mean import mean_riemann
 
-    from ..report.fragments import fragment_item, write_fragment
+    from ..io.figures import new_subplots, save_figure
+    from ..io.fragments import fragment_item, write_fragment
 
     classes = sorted(set(y))
-    fig, axes = plt.subplots(1, len(classes), figsize=(4 * len(classes), 3.6), squeeze=False)
+    fig, axes = new_subplots(1, len(classes), figsize=(4 * len(classes), 3.6), squeeze=False)
     for ax, cls in zip(axes[0], classes):
         mean = mean_riemann(covs[y == cls])
         im = ax.imshow(mean, cmap="RdBu_r", vmin=-np.abs(mean).max(), vmax=np.abs(mean).max())
@@ -112,9 +109,7 @@ def _covariance_fragment(covs, y, ch_names, out_npz, fragment):
         fig.colorbar(im, ax=ax, shrink=0.7)
     fig.suptitle("Riemannian mean covariance per class")
     png = Path(fragment).parent / out_npz.name.replace("_features.npz", "_mean.png")
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=80, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, png, dpi=80)
     session = out_npz.name.split("_task-")[0]
     write_fragment(fragment, "EEG features", [
         fragment_item("image", f"{session}: class-mean covariances", path=png,

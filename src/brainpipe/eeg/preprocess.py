@@ -342,25 +342,20 @@ def _figure_paths(out_fif, figure_dir, fragment):
 
 
 def _write_eeg_fragment(raw, events, out_fif, figure_dir, fragment, flat, noisy):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import mne
 
-    from ..report.fragments import fragment_item, write_fragment
+    from ..io.figures import save_figure
+    from ..io.fragments import fragment_item, write_fragment
 
     psd_png, ev_png = _figure_paths(out_fif, figure_dir, fragment)
     psd_png.parent.mkdir(parents=True, exist_ok=True)
     stem = out_fif.name.replace("_desc-preproc_eeg.fif", "")
     fig = raw.compute_psd(fmax=min(60.0, raw.info["sfreq"] / 2), verbose="error").plot(show=False)
-    _save_png(fig, psd_png)
-    plt.close(fig)
+    save_figure(fig, psd_png, dpi=80)
 
     ev, event_id = mne.events_from_annotations(raw, verbose="error")
     fig = mne.viz.plot_events(ev, sfreq=raw.info["sfreq"], first_samp=raw.first_samp, event_id=event_id, show=False)
-    _save_png(fig, ev_png)
-    plt.close(fig)
+    save_figure(fig, ev_png, dpi=80)
 
     counts = events["trial_type"].value_counts().to_dict()
     # event and channel names come from the input files: escape them
@@ -377,7 +372,3 @@ def _write_eeg_fragment(raw, events, out_fif, figure_dir, fragment, flat, noisy)
     ]
     write_fragment(fragment, "EEG", items, order=20)
 
-
-def _save_png(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=80, bbox_inches="tight")

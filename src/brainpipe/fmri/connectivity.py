@@ -17,7 +17,7 @@ import pandas as pd
 
 from .._check import check_file, check_option, input_error
 from ..io.atomic import all_or_nothing, sidecar_path, write_sidecar
-from ..report.fragments import fragment_item, write_fragment
+from ..io.fragments import fragment_item, write_fragment
 from ._inputs import read_atlas_labels
 from ._outputs import write_relmat
 from .figures import plot_connectivity_matrices

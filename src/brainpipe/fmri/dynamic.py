@@ -20,8 +20,9 @@ import pandas as pd
 
 from .._check import check_option, check_positive_int, input_error
 from ..io.atomic import all_or_nothing, sidecar_path, write_npz, write_sidecar, write_tsv
-from ..report.fragments import fragment_item, write_fragment
-from .figures import _pyplot, draw_matrix, save_figure
+from ..io.fragments import fragment_item, write_fragment
+from ..io.figures import new_figure, save_figure
+from .figures import draw_matrix
 from .timeseries import SECTION_ORDER, read_timeseries
 
 TAPERS = (None, "gaussian", "hann", "hamming")
@@ -353,9 +354,10 @@ def _networks(tsv, names):
 
 
 def _plot_states(centroids, occupancy, labels, subjects, step_s, path, networks=None):
-    plt = _pyplot()
+    import matplotlib
+
     k = len(centroids)
-    fig = plt.figure(figsize=(5.0 * k, 4.2 + 0.18 * len(subjects) + 1))
+    fig = new_figure(5.0 * k, 4.2 + 0.18 * len(subjects) + 1)
     gs = fig.add_gridspec(2, k, height_ratios=[4, 0.6 + 0.18 * len(subjects)], hspace=0.35,
                           wspace=0.55)
     vmax = float(np.abs(upper_triangles(centroids)).max()) or 1.0
@@ -368,7 +370,7 @@ def _plot_states(centroids, occupancy, labels, subjects, step_s, path, networks=
     seq = np.full((len(labels), n_win), np.nan)
     for r, lab in enumerate(labels):
         seq[r, :len(lab)] = lab
-    im = ax.imshow(seq, aspect="auto", interpolation="nearest", cmap=plt.get_cmap("tab10", k),
+    im = ax.imshow(seq, aspect="auto", interpolation="nearest", cmap=matplotlib.colormaps["tab10"].resampled(k),
                    vmin=-0.5, vmax=k - 0.5, extent=(0, n_win * step_s, len(labels) - 0.5, -0.5))
     fig.colorbar(im, ax=ax, ticks=range(k), label="state", pad=0.01)
     ax.set_yticks(range(len(subjects)))

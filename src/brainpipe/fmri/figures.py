@@ -1,30 +1,10 @@
-"""Figures of the fMRI stages (nilearn plotting on the Agg backend)."""
+"""Figures of the fMRI stages (nilearn plotting on pyplot-free figures)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..io.atomic import atomic_path
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig, path, dpi=100):
-    """Save a matplotlib figure atomically and close it."""
-    plt = _pyplot()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
+from ..io.figures import new_subplots, save_figure
 
 
 def plot_carpet_figure(bold_img, atlas_img, tr, path, *, fd=None, roi_series=None, title=None):
@@ -49,9 +29,8 @@ def plot_carpet_figure(bold_img, atlas_img, tr, path, *, fd=None, roi_series=Non
     """
     from nilearn.plotting import plot_carpet
 
-    plt = _pyplot()
     rows = [1.0, 4.0] + ([2.0] if roi_series is not None else [])
-    fig, axes = plt.subplots(
+    fig, axes = new_subplots(
         len(rows), 1, figsize=(10, 2.2 * sum(rows) / 2),
         gridspec_kw={"height_ratios": rows, "hspace": 0.6},
     )
@@ -118,8 +97,7 @@ def plot_connectivity_matrices(matrices, path, *, networks=None, names=None, vma
         Colour limit (symmetric); by default each panel's largest
         off-diagonal absolute value.
     """
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(matrices), figsize=(6.5 * len(matrices), 5.5), squeeze=False)
+    fig, axes = new_subplots(1, len(matrices), figsize=(6.5 * len(matrices), 5.5), squeeze=False)
     for ax, (title, mat) in zip(axes[0], matrices.items()):
         draw_matrix(ax, fig, mat, networks=networks, names=names, title=title, vmax=vmax)
     return save_figure(fig, path)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .._check import input_error
 from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
-from ..report.fragments import fragment_item, write_fragment
+from ..io.fragments import fragment_item, write_fragment
 from .timeseries import SECTION, SECTION_ORDER
 
 
@@ -247,14 +247,16 @@ def graph_features(relmat_tsv, out_nodes_tsv, *, out_network_tsv=None, density=0
 
 
 def _plot_nodes(nodes, path):
-    from .figures import _pyplot, network_order, save_figure
+    import matplotlib
 
-    plt = _pyplot()
+    from ..io.figures import new_subplots, save_figure
+    from .figures import network_order
+
     order = network_order(nodes["network"].tolist())
     df = nodes.iloc[order].reset_index(drop=True)
-    fig, axes = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
+    fig, axes = new_subplots(2, 1, figsize=(10, 5), sharex=True)
     codes, uniques = pd.factorize(df["network"])
-    colours = plt.get_cmap("tab10")(codes % 10)
+    colours = matplotlib.colormaps["tab10"](codes % 10)
     for ax, col in zip(axes, ("degree", "clustering")):
         ax.bar(np.arange(len(df)), df[col], color=colours, width=1.0)
         ax.set_ylabel(col)

@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 
 from .._check import check_file, check_option, input_error
 from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
-from ..report.fragments import fragment_item, write_fragment
+from ..io.fragments import fragment_item, write_fragment
 from .dynamic import upper_triangles
 
 MODELS = ("ridge", "pca_lda", "logistic")
@@ -404,11 +404,10 @@ def predict_demographics(
 
 def _plot_results(results, groups, path):
     """Top: out-of-fold prediction vs truth (or confusion counts); bottom: null."""
-    from .figures import _pyplot, save_figure
+    from ..io.figures import new_subplots, save_figure
 
-    plt = _pyplot()
     n = len(results)
-    fig, axes = plt.subplots(2, n, figsize=(4.4 * n, 8), squeeze=False,
+    fig, axes = new_subplots(2, n, figsize=(4.4 * n, 8), squeeze=False,
                              gridspec_kw={"hspace": 0.35})
     sites = sorted(set(groups))
     for i, (target, model, res, y) in enumerate(results):

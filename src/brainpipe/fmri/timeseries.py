@@ -20,7 +20,7 @@ import pandas as pd
 
 from .._check import check_file, input_error
 from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
-from ..report.fragments import fragment_item, write_fragment
+from ..io.fragments import fragment_item, write_fragment
 from ._inputs import atlas_on_bold_grid, load_bold, load_confounds_table, read_atlas_labels, read_tr
 from .figures import plot_carpet_figure
 

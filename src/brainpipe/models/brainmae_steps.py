@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from .._check import check_file, input_error
-from ..io.atomic import all_or_nothing, atomic_path, write_npz, write_sidecar, write_tsv
-from ..report.fragments import fragment_item, write_fragment
+from ..io.atomic import all_or_nothing, write_npz, write_sidecar, write_tsv
+from ..io.figures import save_figure
+from ..io.fragments import fragment_item, write_fragment
 from .brainmae import (BrainMAE, baseline_predictions, masked_mse, probe_cv, segment_windows,
                        similarity_vs_fc)
 
@@ -143,12 +144,6 @@ def _network_order(rois, atlas_labels):
     sorted_nets = [nets[i] for i in order]
     bounds = [i for i in range(1, len(order)) if sorted_nets[i] != sorted_nets[i - 1]]
     return order, bounds
-
-
-def _save_figure(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    return path
 
 
 def _checkpoint_path(checkpoint_dir, out_model, params):
@@ -354,7 +349,7 @@ def _plot_training(history, path):
     ax2.set_ylabel("MSE (z-scored signal)")
     ax2.legend(fontsize=8)
     fig.suptitle("BrainMAE pretraining")
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def _plot_similarity(fc, sim, att, table, order, bounds, path):
@@ -385,7 +380,7 @@ def _plot_similarity(fc, sim, att, table, order, bounds, path):
         ax.set_xticks([])
         ax.set_yticks([])
         fig.colorbar(im, ax=ax, fraction=0.046)
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 # -- probe ------------------------------------------------------------------------
@@ -518,7 +513,7 @@ def _plot_probe(results, path):
         ax.axhline(0.0 if sub["scoring"].iloc[0] == "r2" else 0.5, color="k", lw=0.8, ls=":")
         ax.set_title(f"{t} ({sub['scoring'].iloc[0]})")
         ax.tick_params(axis="x", labelrotation=20)
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 # -- per subject ------------------------------------------------------------------
@@ -593,7 +588,7 @@ def brainmae_subject_figure(model, timeseries_tsv, bold, figure, fragment=None, 
     fig.suptitle(f"sub-{subjects[0]}: BrainMAE masked reconstruction ({'held-out' if held else 'training'} "
                  f"subject); masked MSE {mse:.3f} vs ROI-mean {mse_mean:.3f}", fontsize=11)
     with all_or_nothing(figure, fragment):
-        _save_figure(fig, figure)
+        save_figure(fig, figure)
         if fragment is not None:
             write_fragment(fragment, SECTION, [fragment_item(
                 "image", "Masked segment and its reconstruction", path=figure,

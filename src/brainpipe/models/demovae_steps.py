@@ -25,7 +25,7 @@ from .._check import check_file, input_error
 from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
 from ..io.figures import new_figure, save_figure
 from ..fmri.dynamic import from_upper_triangle
-from ..report.fragments import fragment_item, write_fragment
+from ..io.fragments import fragment_item, write_fragment
 
 log = logging.getLogger(__name__)
 

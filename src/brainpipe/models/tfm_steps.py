@@ -435,8 +435,8 @@ def train_group_tokenizer(runs, out_model, out_tsv, *, figure_dir=None, fragment
     """
     import torch
 
-    from ..bci.figures import save_figure
     from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
+    from ..io.figures import save_figure
     from .tfm_tokenizer import TFMTokenizer, save_tokenizer, tokenize_array, tokenizer_step
     from .train import Trainer
 
@@ -510,7 +510,7 @@ def train_group_tokenizer(runs, out_model, out_tsv, *, figure_dir=None, fragment
 
 
 def _write_fragment(path, diag, info, table, png):
-    from ..report.fragments import fragment_item, write_fragment
+    from ..io.fragments import fragment_item, write_fragment
 
     rows = [
         ("codes used", f"{diag['codes_used']} of {diag['codebook_size']} ({diag['usage_fraction']:.0%})"),

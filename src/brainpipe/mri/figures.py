@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fmri.figures import _pyplot, save_figure
+from ..io.figures import new_subplots, save_figure
 
 
 def plot_mask_mosaic(t1_img, mask_img, path, *, n_slices=8, title=None):
@@ -22,8 +22,7 @@ def plot_mask_mosaic(t1_img, mask_img, path, *, n_slices=8, title=None):
     """
     from nilearn.plotting import plot_anat
 
-    plt = _pyplot()
-    fig, axes = plt.subplots(2, 1, figsize=(14, 5.5))
+    fig, axes = new_subplots(2, 1, figsize=(14, 5.5))
     for ax, mode in zip(axes, ("z", "y")):
         display = plot_anat(t1_img, display_mode=mode, cut_coords=n_slices, axes=ax,
                             annotate=False, draw_cross=False, dim=-0.5, black_bg=True,
@@ -48,7 +47,6 @@ def plot_background_mosaic(data, path, *, n_slices=8, axis=2, title=None):
         Slicing axis (2: axial).
     title : str | None
     """
-    plt = _pyplot()
     from .segment import otsu_threshold
 
     data = np.asarray(data, dtype=float)
@@ -58,7 +56,7 @@ def plot_background_mosaic(data, path, *, n_slices=8, axis=2, title=None):
     vmax = vmax or 1.0
     n = data.shape[axis]
     idx = np.linspace(0.1 * n, 0.9 * n, n_slices).astype(int)
-    fig, axes = plt.subplots(1, n_slices, figsize=(2 * n_slices, 2.6))
+    fig, axes = new_subplots(1, n_slices, figsize=(2 * n_slices, 2.6))
     for ax, i in zip(axes, idx):
         sl = np.take(data, i, axis=axis)
         ax.imshow(sl.T, origin="lower", cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .._check import check_file, check_option, input_error
 from ..io.atomic import all_or_nothing, atomic_path, write_sidecar, write_tsv
-from ..report.fragments import fragment_item, write_fragment
+from ..io.fragments import fragment_item, write_fragment
 from . import iqms
 from .segment import LABELS, air_mask, brain_mask, head_mask, segment_tissues
 

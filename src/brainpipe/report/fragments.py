@@ -1,22 +1,8 @@
-"""Report fragments: what each stage leaves for the report to assemble.
+"""Reading report fragments (the writing side is :mod:`brainpipe.io.fragments`).
 
-A stage never edits the report. It writes its figures and small tables next
-to its outputs and one fragment (a small JSON file) that lists them under a
-section title. The per-subject ``report`` step reads the fragments it is given
-and adds each to an :class:`mne.Report`; adding a section to the report is one
-function that writes a fragment plus one rule input.
-
-A fragment looks like::
-
-    {"section": "Offline BCI",
-     "order": 40,
-     "items": [{"kind": "image", "path": "sub-01_..._scores.png",
-                "title": "Scores per pipeline", "caption": "..."},
-               {"kind": "table", "path": "sub-01_..._scores.tsv",
-                "title": "Scores"},
-               {"kind": "html", "html": "<p>...</p>", "title": "Notes"}]}
-
-Paths are relative to the fragment's folder so that results can be moved.
+A stage writes its figures, small tables and one fragment JSON through
+:func:`brainpipe.io.fragments.write_fragment`; the report reads them here.
+``fragment_item`` and ``write_fragment`` are re-exported for older callers.
 """
 
 from __future__ import annotations
@@ -24,52 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .._check import check_option
-from ..io.atomic import write_json
+from ..io.fragments import ITEM_KINDS, fragment_item, write_fragment
 
-ITEM_KINDS = ("image", "table", "html")
-
-
-def fragment_item(kind, title, *, path=None, html=None, caption=""):
-    """Build one fragment item (an image file, a TSV table or an HTML snippet)."""
-    check_option("kind", kind, ITEM_KINDS)
-    item = {"kind": kind, "title": str(title), "caption": str(caption)}
-    if kind == "html":
-        if html is None:
-            raise ValueError("An 'html' fragment item needs html=...")
-        item["html"] = str(html)
-    else:
-        if path is None:
-            raise ValueError(f"An '{kind}' fragment item needs path=...")
-        item["path"] = str(path)
-    return item
-
-
-def write_fragment(path, section, items, order=50):
-    """Write a report fragment JSON at ``path``.
-
-    Parameters
-    ----------
-    path : path-like
-        Where to write the fragment (``*_fragment.json`` by convention).
-    section : str
-        Section title in the report (e.g. ``"EEG"``, ``"Offline BCI"``).
-    items : list of dict
-        Items built with :func:`fragment_item`. Item paths may be absolute or
-        relative; they are stored relative to the fragment's folder.
-    order : int
-        Sections are sorted by this number in the report (lower first).
-    """
-    path = Path(path)
-    stored = []
-    for item in items:
-        item = dict(item)
-        if "path" in item:
-            p = Path(item["path"])
-            if p.is_absolute() or p.exists():
-                item["path"] = str(_relpath(p, path.parent))
-        stored.append(item)
-    return write_json(path, {"section": section, "order": int(order), "items": stored})
+__all__ = ["ITEM_KINDS", "fragment_item", "read_fragment", "write_fragment"]
 
 
 def read_fragment(path):
@@ -80,9 +23,3 @@ def read_fragment(path):
         if "path" in item:
             item["path"] = str((path.parent / item["path"]).resolve())
     return frag
-
-
-def _relpath(p, start):
-    import os
-
-    return Path(os.path.relpath(Path(p).resolve(), Path(start).resolve()))
