@@ -7,6 +7,8 @@ file, what was expected and what was found (in the spirit of MNE's
 
 from __future__ import annotations
 
+import copy
+import numbers
 from pathlib import Path
 
 
@@ -60,6 +62,45 @@ def check_positive_int(value, parameter, minimum=1):
             f"{parameter} must be an integer >= {minimum}, got {value!r} instead."
         )
     return int(value)
+
+
+def check_positive(value, parameter, unit=""):
+    """Return ``value`` or raise if it is not a real number > 0 (booleans refused).
+
+    ``unit`` is added to the message, e.g. ``" (Hz)"`` or ``" of seconds"``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{parameter} must be a positive number{unit}, got {value!r} instead.")
+    return value
+
+
+def merge_options(defaults, options, section):
+    """``defaults`` (deep-copied) updated with ``options``; unknown keys raise.
+
+    Parameters
+    ----------
+    defaults : dict
+        Every key of a config section and its default.
+    options : dict | None
+        The user's values for some of those keys.
+    section : str
+        Named in the error, e.g. ``"offline BCI"``.
+
+    Returns
+    -------
+    merged : dict
+    """
+    merged = copy.deepcopy(defaults)
+    if options is None:
+        return merged
+    validate_type(options, dict, "config")
+    unknown = sorted(set(options) - set(merged))
+    if unknown:
+        raise ValueError(
+            f"Unknown key(s) {unknown} in the {section} config; allowed: {sorted(merged)}."
+        )
+    merged.update(options)
+    return merged
 
 
 def input_error(path, problem):

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from .._check import check_option, check_positive_int, validate_type
+from .._check import check_option, check_positive_int, merge_options, validate_type
 from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
 from ..io.fragments import fragment_item, write_fragment
 from .dataset import BIDSMotorImagery, get_dataset, resolve_subject
@@ -497,19 +497,10 @@ def run_offline(
 
 
 def _merge_config(config):
-    cfg = copy.deepcopy(DEFAULT_CONFIG)
-    if config is None:
-        return cfg
-    validate_type(config, dict, "config")
-    unknown = sorted(set(config) - set(cfg))
-    if unknown:
-        raise ValueError(
-            f"Unknown key(s) {unknown} in the offline BCI config; allowed: {sorted(cfg)}."
-        )
-    for key, value in config.items():
-        if key == "paradigm" and isinstance(value, dict) and "name" not in value:
-            value = dict(cfg["paradigm"], **value)
-        cfg[key] = value
+    cfg = merge_options(DEFAULT_CONFIG, config, "offline BCI")
+    paradigm = (config or {}).get("paradigm")
+    if isinstance(paradigm, dict) and "name" not in paradigm:
+        cfg["paradigm"] = dict(DEFAULT_CONFIG["paradigm"], **paradigm)
     return cfg
 
 
