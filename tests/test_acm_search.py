@@ -24,12 +24,10 @@ from sklearn.model_selection import (
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC
 
-import brainpipe.features.acm_search as acm_search
-from brainpipe.features.acm_search import (
-    AugmentedCovarianceSearchCV,
-    moabb_param_grid,
-    riemann_mean_logmaps,
-)
+import brainpipe.bci.acm_search as acm_search
+from brainpipe.bci.acm_search import AugmentedCovarianceSearchCV, moabb_param_grid
+from brainpipe.kernels import _log_maps, riemann_mean
+from brainpipe.kernels.riemann_mean import riemann_mean_logmaps
 from brainpipe.features.embedding import estimate_embedding
 from brainpipe.kernels.lagged_products import lagged_augmented_covariances
 
@@ -98,7 +96,7 @@ def test_hessian_is_the_derivative_of_the_mean_log_map():
     M = covs.mean(axis=0)
     direction = np.random.default_rng(0).standard_normal(M.shape)
     direction = (direction + direction.T) / 2
-    maps = acm_search._NumpyLogMaps(covs)
+    maps = _log_maps._NumpyLogMaps(covs)
     maps.at(invsqrtm(M))
     H = maps.hessian(direction)
 
@@ -119,17 +117,17 @@ def test_hessian_is_the_derivative_of_the_mean_log_map():
         direct = ((w[:, None] + w[None, :]) / 2 * (logw[:, None] - logw[None, :])
                   / (w[:, None] - w[None, :]))
     direct[np.isclose(w[:, None], w[None, :], rtol=1e-6)] = 1.0
-    np.testing.assert_allclose(acm_search._log_kernel(logw, np), direct, rtol=1e-6)
+    np.testing.assert_allclose(_log_maps._log_kernel(logw, np), direct, rtol=1e-6)
 
 
 def test_geometric_harmonic_start_is_the_mean_of_two_matrices():
     # for two SPD matrices A # H is their Riemannian mean (the geodesic midpoint)
     X, _ = _epochs(n_trials=2, n_channels=3, n_times=120)
     covs = lagged_augmented_covariances(X, [2], 1)[2]
-    start = acm_search._geometric_harmonic_start(covs, acm_search._inverses(covs))
+    start = riemann_mean.geometric_harmonic_start(covs, riemann_mean.spd_inverses(covs))
     np.testing.assert_allclose(start, mean_riemann(covs, tol=1e-12), rtol=1e-9)
     # unusable inverses: the Euclidean mean, pyriemann's start
-    np.testing.assert_array_equal(acm_search._geometric_harmonic_start(covs, None),
+    np.testing.assert_array_equal(riemann_mean.geometric_harmonic_start(covs, None),
                                   covs.mean(axis=0))
 
 
@@ -154,8 +152,9 @@ def test_riemann_mean_torch_device_matches_numpy(device):
         pytest.skip("no CUDA device")
     X, _ = _epochs(n_trials=30, n_channels=3, n_times=120)
     covs = lagged_augmented_covariances(X, [3], 2)[3]
-    M, feats, info = riemann_mean_logmaps(covs)
-    Mt, featst, infot = riemann_mean_logmaps(covs, device=device)
+    M, feats, info = riemann_mean_logmaps(covs, backend="numpy")
+    # backend="torch" runs on torch's default device: CUDA when present
+    Mt, featst, infot = riemann_mean_logmaps(covs, backend="torch")
     np.testing.assert_allclose(Mt, M, rtol=1e-10, atol=1e-12 * np.abs(M).max())
     np.testing.assert_allclose(featst, feats, atol=1e-9)
     assert infot["grad_norm"] <= 1e-9
@@ -298,7 +297,7 @@ def test_sklearn_api_and_pipeline_use(data):
     search.fit(X, y)
     assert search.score(X, y) == np.mean(search.predict(X) == y)
     assert not hasattr(search, "predict_proba")
-    assert search.best_estimator_.named_steps["tangentspace"].reference_.shape == (8, 8)
+    assert search.best_estimator_.named_steps["ts"].reference_.shape == (8, 8)
     assert search.search_time_ > 0 and search.refit_time_ > 0 and search.n_splits_ == 3
 
 
