@@ -8,6 +8,18 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# The rules call `brainpipe`: the one installed beside the Python running
+# Snakemake comes first on PATH, so `.venv/bin/snakemake` works without
+# activating the venv. One BLAS/OpenMP thread per job unless the caller set
+# it (jobs run in parallel; Snakemake's threads are the parallelism).
+import os
+import sys
+
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+
 # --configfile: nested mappings merge into the defaults key by key, except
 # `pipelines:` mappings, which replace the default ones whole (the pipelines a
 # user lists are the ones that run); docs in README "Your own data".

@@ -148,7 +148,7 @@ def test_bad_inputs(tiny_demo, demo_fifs, tmp_path):
     with pytest.raises(ValueError, match="empty list"):
         BIDSMotorImagery([])
     with pytest.raises(ValueError, match="integer codes"):
-        BIDSMotorImagery(tiny_demo, events={"left_hand": "1"})
+        BIDSMotorImagery(tiny_demo, events={"left_hand": 1.5})
     with pytest.raises(ValueError, match="distinct"):
         BIDSMotorImagery(tiny_demo, events={"left_hand": 1, "right_hand": 1})
     with pytest.raises(ValueError, match="tmax > tmin"):

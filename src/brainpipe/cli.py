@@ -55,36 +55,9 @@ def _simulate(args):
 
 
 def _validate(args):
-    from pathlib import Path
+    from .io.validate.cli import run
 
-    from .io.validate import load_config, validate_bids, validate_config
-
-    config = None
-    if args.config_env is not None:
-        import os
-
-        if args.config_env not in os.environ:
-            raise BrainpipeInputError(f"--config-env: the environment variable {args.config_env} is not set")
-        args.config_json = os.environ[args.config_env]
-    if args.config_json is not None:
-        try:
-            config = json.loads(args.config_json)
-        except json.JSONDecodeError as err:
-            raise BrainpipeInputError(f"--config-json: not valid JSON ({err})") from err
-    elif args.configfile:
-        # merged over the workflow's default, as `snakemake --configfile` does
-        base = Path("config/config.yaml")
-        use_base = base.is_file() and all(Path(c).resolve() != base.resolve() for c in args.configfile)
-        config = load_config(args.configfile, base=base if use_base else None)
-    if args.config_only:
-        if config is None:
-            raise BrainpipeInputError("--config-only needs --configfile or --config-json")
-        validate_config(config)
-        print("config: no problems found")
-        return
-    validate_bids(args.bids_root, demographics=tuple(args.demographics), official=not args.no_official,
-                  config=config, read_data=not args.headers_only)
-    print(f"{args.bids_root}: no problems found" + (" (with the config's checks)" if config else ""))
+    run(args)
 
 
 def _preprocess_eeg(args):
@@ -299,22 +272,9 @@ def build_parser():
     add_opts(p)
 
     p = add("validate", _validate, "check a BIDS input dataset (and a workflow config) up front")
-    p.add_argument("bids_root")
-    p.add_argument("--demographics", nargs="*", default=["age", "sex"], help="participants.tsv columns required")
-    p.add_argument("--official", action="store_true",
-                   help="run the official BIDS validator (the default; kept for old scripts)")
-    p.add_argument("--no-official", action="store_true",
-                   help="skip the official BIDS validator (bids-validator-deno)")
-    p.add_argument("--configfile", action="append", default=[], metavar="CONFIG",
-                   help="workflow config YAML to check against the data (repeatable; merged over "
-                   "./config/config.yaml when it exists, as snakemake --configfile merges)")
-    p.add_argument("--config-json", default=None, help="the merged workflow config as JSON")
-    p.add_argument("--config-env", default=None, metavar="NAME",
-                   help="environment variable holding the merged config as JSON (what the workflow passes)")
-    p.add_argument("--config-only", action="store_true",
-                   help="check only the config (data not written yet, e.g. the simulated demo)")
-    p.add_argument("--headers-only", action="store_true",
-                   help="check headers and file sizes only, do not read the samples")
+    from .io.validate.cli import add_arguments as add_validate_arguments
+
+    add_validate_arguments(p)
 
     p = add("preprocess-eeg", _preprocess_eeg, "preprocess one BIDS EEG run with MNE")
     p.add_argument("--input", required=True, help="BIDS EEG recording")

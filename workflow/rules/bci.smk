@@ -18,14 +18,15 @@ rule bci_offline:
     benchmark:
         str(BENCHMARKS / "bci_offline/sub-{sub}.tsv"),
     params:
-        opts=opts("bci", "offline", dataset={"task": EEG_TASK}, **tfm_bci_opts("offline")),
+        opts=bci_offline_opts,
         seed=config["seed"],
+        source=bci_offline_source,
     resources:
         mem_mb=4000,
         runtime=60,
     shell:
         "brainpipe bci-offline --subject {wildcards.sub:q} --output {output.tsv:q} --fragment {output.fragment:q}"
-        " --seed {params.seed:q} --opts {params.opts:q} {input.runs:q} > {log:q} 2>&1"
+        " --seed {params.seed:q} --opts {params.opts:q} {params.source} {input.runs:q} > {log:q} 2>&1"
 
 
 # Pseudo-online reads the raw runs and filters them forward-only
@@ -44,8 +45,8 @@ rule bci_pseudo_online:
     benchmark:
         str(BENCHMARKS / "bci_pseudo_online/sub-{sub}.tsv"),
     params:
-        opts=opts("bci", "pseudo_online", task=EEG_TASK, bad_channels=bad_channel_opts(), **tfm_bci_opts("pseudo_online")),
-        root=str(BIDS),
+        opts=bci_pseudo_online_opts,
+        root=bci_dataset_source("pseudo_online"),
     resources:
         mem_mb=4000,
         runtime=60,
@@ -58,7 +59,7 @@ rule bci_pseudo_online_group:
     conda:
         CONDA_ENV
     input:
-        [str(RES / f"sub-{sub}/eeg/sub-{sub}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv") for sub in EEG_SUBJECTS],
+        [str(RES / f"sub-{sub}/eeg/sub-{sub}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv") for sub in pseudo_online_subjects()],
     output:
         tsv=str(RES / f"group/eeg/task-{EEG_TASK}_desc-pseudoonline_stats.tsv"),
         figure=str(RES / f"group/figures/task-{EEG_TASK}_desc-pseudoonline_scores.png"),

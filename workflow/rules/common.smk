@@ -2,7 +2,11 @@
 # files exist (or will, for the simulated demo) and how outputs are named.
 import json
 import shlex
+import sys
 from pathlib import Path
+
+from brainpipe.io.layout import discover, entities, entity_key
+from brainpipe.io.validate.plan import bci_skips, possible_evaluations, prediction_skips
 
 BIDS = Path(config["bids_root"])
 RES = Path(config["results"])
@@ -16,14 +20,27 @@ FMRI_TASK = config["fmri"]["task"]
 ATLAS = config["fmri"]["atlas"]["name"]
 BCI = config["bci"]
 FMRI = config["fmri"]
-EEG_RAW_EXTENSIONS = (".vhdr", ".edf", ".bdf", ".set", ".fif")
+# eeg.events: the dataset's trial_type -> the paradigm's class name (null: the
+# names are the paradigm's already); eeg.dataset: a MOABB dataset by name whose
+# data the BCI evaluations read instead of the BIDS EEG (no EEG preprocessing).
+EEG_EVENTS = config["eeg"].get("events") or None
+EEG_DATASET = config["eeg"].get("dataset") or None
+# fmri.confounds: null (or root: null, or columns: []) regresses no confounds
+CONFOUNDS = FMRI.get("confounds") or {}
+CONFOUNDS_ROOT = CONFOUNDS.get("root") if CONFOUNDS.get("columns", True) != [] else None
 # One software environment for every rule (used with --sdm conda).
 CONDA_ENV = str(Path(workflow.basedir) / "environment.yml")
 
+# A run key is what follows sub-XX in the input's name, entities as they are
+# ("ses-1_task-imagery_run-1", or "task-rest" for a dataset without sessions
+# or runs): output names keep it, nothing is invented. A session key is its
+# ses and task part.
+_L = "[A-Za-z0-9]+"
+
 wildcard_constraints:
-    sub="[A-Za-z0-9]+",
-    ses="[A-Za-z0-9]+",
-    run="[A-Za-z0-9]+",
+    sub=_L,
+    seskey=f"(?:ses-{_L}_)?task-{_L}",
+    runkey=f"(?:ses-{_L}_)?task-{_L}(?:_acq-{_L})?(?:_run-{_L})?",
 
 
 def opts(*keys, only=None, **extra):
@@ -43,29 +60,12 @@ def opts(*keys, only=None, **extra):
     return json.dumps({**node, **extra}, sort_keys=True)
 
 
-def _entities(path):
-    """Parse BIDS entities of a file name into a dict.
-
-    Entity values become wildcards and parts of output names: a value that
-    is not a BIDS label (letters and digits: no spaces, no shell syntax)
-    stops the run here, before any job, naming the file.
-    """
-    stem = Path(path).name.split(".")[0]
-    ent = dict(part.split("-", 1) for part in stem.split("_") if "-" in part)
-    bad = {k: v for k, v in ent.items() if not (k.isalnum() and v.isalnum() and k.isascii() and v.isascii())}
-    if bad:
-        raise ValueError(
-            f"{path}: entity values {bad} are not valid BIDS labels (letters and digits only); "
-            "rename the file (`brainpipe validate BIDS_ROOT` lists every such name)"
-        )
-    return ent
-
-
 def _discover():
-    """Map (sub, ses, run) -> raw EEG file, sub -> bold, sub -> T1w.
+    """Map (sub, run key) -> raw EEG file, sub -> bold, sub -> T1w.
 
     For the simulated demo the layout is known from the config before the
-    data exist; for a real dataset it is read from the BIDS folder.
+    data exist; for a real dataset brainpipe.io.layout.discover reads it
+    (the same function `brainpipe validate` uses).
     """
     eeg, bold, t1 = {}, {}, {}
     if SIM["enabled"]:
@@ -77,21 +77,13 @@ def _discover():
                 continue
             for ses in range(1, SIM["n_sessions"] + 1):
                 for run in range(1, SIM["n_runs"] + 1):
-                    eeg[(sub, str(ses), str(run))] = (
-                        BIDS / f"sub-{sub}/ses-{ses}/eeg/sub-{sub}_ses-{ses}_task-{EEG_TASK}_run-{run}_eeg.vhdr"
-                    )
+                    key = f"ses-{ses}_task-{EEG_TASK}_run-{run}"
+                    eeg[(sub, key)] = BIDS / f"sub-{sub}/ses-{ses}/eeg/sub-{sub}_{key}_eeg.vhdr"
         return eeg, bold, t1
-    for path in sorted(BIDS.glob(f"sub-*/**/eeg/*_task-{EEG_TASK}_*eeg.*")):
-        if path.suffix in EEG_RAW_EXTENSIONS:
-            ent = _entities(path)
-            eeg[(ent["sub"], ent.get("ses", "1"), ent.get("run", "1"))] = path
-    # with or without a session level (sub-XX/[ses-YY/]func); one resting run
-    # and one T1w per subject: the first in sorted (session, run) order
-    for path in sorted(BIDS.glob(f"sub-*/**/func/*_task-{FMRI_TASK}_*bold.nii*")):
-        bold.setdefault(_entities(path)["sub"], path)
-    for path in sorted(BIDS.glob("sub-*/**/anat/*_T1w.nii*")):
-        t1.setdefault(_entities(path)["sub"], path)
-    return eeg, bold, t1
+    found = discover(BIDS, eeg_task=EEG_TASK, fmri_task=FMRI_TASK)
+    for line in found.skipped:
+        print(f"brainpipe: warning: {line}", file=sys.stderr)
+    return dict(found.eeg), dict(found.bold), dict(found.t1w)
 
 
 EEG_RAW, BOLD, T1W = _discover()
@@ -100,14 +92,21 @@ if config["subjects"] != "all":
     EEG_RAW = {k: v for k, v in EEG_RAW.items() if k[0] in keep}
     BOLD = {k: v for k, v in BOLD.items() if k in keep}
     T1W = {k: v for k, v in T1W.items() if k in keep}
-if not config["eeg"]["enabled"]:
+if not config["eeg"]["enabled"] or EEG_DATASET:
     EEG_RAW = {}
 if not config["fmri"]["enabled"]:
     BOLD = {}
 if not config["mri"]["enabled"]:
     T1W = {}
-SUBJECTS = sorted({k[0] for k in EEG_RAW} | set(BOLD) | set(T1W))
-EEG_SUBJECTS = sorted({k[0] for k in EEG_RAW})
+# subjects of the BCI evaluations: the BIDS EEG subjects, or the MOABB dataset's
+if EEG_DATASET and config["eeg"]["enabled"]:
+    # imported here only: MOABB takes seconds to import, and every cluster job parses this file
+    from brainpipe.bci.dataset import moabb_subject_labels
+
+    EEG_SUBJECTS = moabb_subject_labels(EEG_DATASET, BCI["offline"].get("dataset") or {}, config["subjects"])
+else:
+    EEG_SUBJECTS = sorted({k[0] for k in EEG_RAW})
+SUBJECTS = sorted(set(EEG_SUBJECTS) | set(BOLD) | set(T1W))
 if not SUBJECTS:
     raise ValueError(
         f"No subjects found in bids_root '{BIDS}' for EEG task '{EEG_TASK}' / fMRI task "
@@ -115,19 +114,26 @@ if not SUBJECTS:
     )
 
 
+def session_key(runkey):
+    """The ses and task part of a run key ("ses-1_task-imagery", "task-rest")."""
+    return entity_key(entities(f"sub-x_{runkey}_eeg"), ("ses", "task"))
+
+
 def eeg_sessions(sub):
-    return sorted({ses for (s, ses, _) in EEG_RAW if s == sub})
+    """Session keys of a subject's EEG runs."""
+    return sorted({session_key(key) for (s, key) in EEG_RAW if s == sub})
 
 
-def eeg_runs(sub, ses):
-    return sorted(run for (s, se, run) in EEG_RAW if s == sub and se == ses)
+def eeg_runs(sub, seskey):
+    """Run keys of one session of a subject."""
+    return sorted(key for (s, key) in EEG_RAW if s == sub and session_key(key) == seskey)
 
 
 # -- input functions (named, no lambdas) --------------------------------------
 
 
 def eeg_raw_file(wildcards):
-    return str(EEG_RAW[(wildcards.sub, wildcards.ses, wildcards.run)])
+    return str(EEG_RAW[(wildcards.sub, wildcards.runkey)])
 
 
 def bold_file(wildcards):
@@ -136,15 +142,29 @@ def bold_file(wildcards):
 
 def confounds_path(sub):
     """The confounds TSV beside where fMRIPrep puts it: the BOLD's folder
-    (sub-XX/[ses-YY/]func) under the confounds root."""
-    root = config["fmri"]["confounds"]["root"]
+    (sub-XX/[ses-YY/]func) under the confounds root (None: no confounds)."""
+    if not CONFOUNDS_ROOT:
+        return None
     bold = Path(BOLD[sub])
     name = bold.name.split("_bold")[0] + "_desc-confounds_timeseries.tsv"
-    return str(Path(root) / bold.parent.relative_to(BIDS) / name)
+    return str(Path(CONFOUNDS_ROOT) / bold.parent.relative_to(BIDS) / name)
 
 
 def confounds_file(wildcards):
-    return confounds_path(wildcards.sub)
+    """The confounds input of fmri_timeseries ([] when none is configured)."""
+    path = confounds_path(wildcards.sub)
+    return [path] if path else []
+
+
+def confounds_option(wildcards):
+    """``--confounds PATH`` (shell-quoted), or nothing without confounds."""
+    path = confounds_path(wildcards.sub)
+    return f"--confounds {shlex.quote(path)}" if path else ""
+
+
+def confound_columns():
+    """fmri.confounds.columns, passed on only when a confounds file is read."""
+    return {"confound_columns": CONFOUNDS.get("columns")} if CONFOUNDS_ROOT and "columns" in CONFOUNDS else {}
 
 
 def t1_file(wildcards):
@@ -154,22 +174,141 @@ def t1_file(wildcards):
 # -- output names (BIDS-derivatives style) -------------------------------------
 
 
-def eeg_preproc(sub, ses, run, ext="_desc-preproc_eeg.fif"):
-    return str(RES / f"sub-{sub}/eeg/sub-{sub}_ses-{ses}_task-{EEG_TASK}_run-{run}{ext}")
+def eeg_preproc(sub, runkey, ext="_desc-preproc_eeg.fif"):
+    """A preprocessed run: the input's own entities, e.g. sub-01_task-rest_desc-preproc_eeg.fif."""
+    return str(RES / f"sub-{sub}/eeg/sub-{sub}_{runkey}{ext}")
+
+
+def eeg_session_out(sub, seskey, tail):
+    """A per-session EEG output, e.g. sub-01_ses-1_task-imagery_desc-cov_features.npz."""
+    return str(RES / f"sub-{sub}/eeg/sub-{sub}_{seskey}_{tail}")
 
 
 def session_preproc_runs(wildcards):
-    return [eeg_preproc(wildcards.sub, wildcards.ses, run) for run in eeg_runs(wildcards.sub, wildcards.ses)]
+    return [eeg_preproc(wildcards.sub, key) for key in eeg_runs(wildcards.sub, wildcards.seskey)]
 
 
 def subject_preproc_runs(wildcards):
-    return [
-        eeg_preproc(wildcards.sub, ses, run) for ses in eeg_sessions(wildcards.sub) for run in eeg_runs(wildcards.sub, ses)
-    ]
+    return [eeg_preproc(wildcards.sub, key) for (s, key) in sorted(EEG_RAW) if s == wildcards.sub]
 
 
 def subject_raw_runs(wildcards):
-    return [str(path) for (s, _, _), path in sorted(EEG_RAW.items()) if s == wildcards.sub]
+    return [str(path) for (s, _), path in sorted(EEG_RAW.items()) if s == wildcards.sub]
+
+
+# -- BCI evaluations: what each subject's data allow --------------------------
+
+
+def _runs_per_session(sub):
+    """{session key: number of runs} of a BIDS EEG subject (None for a MOABB dataset)."""
+    if EEG_DATASET:
+        return None
+    return {ses: len(eeg_runs(sub, ses)) for ses in eeg_sessions(sub)}
+
+
+def bci_evaluations(kind, sub):
+    """The configured evaluations of bci.<kind> that the subject's sessions and runs allow
+    (brainpipe.io.validate.plan: the same answer `brainpipe validate` gives)."""
+    wanted = list(BCI[kind]["evaluations"])
+    runs = _runs_per_session(sub)
+    return wanted if runs is None else possible_evaluations(kind, wanted, runs)
+
+
+def bci_enabled(kind, sub):
+    """bci.<kind> runs for this subject: enabled, EEG, and one evaluation possible."""
+    return BCI[kind]["enabled"] and sub in EEG_SUBJECTS and bool(bci_evaluations(kind, sub))
+
+
+def subject_notes(sub):
+    """What the configured workflow leaves out for this subject, and why (one line each)."""
+    runs = _runs_per_session(sub)
+    if sub not in EEG_SUBJECTS or runs is None:
+        return []
+    return bci_skips(config, sub, runs)
+
+
+def _participants():
+    """participants.tsv as strings, or None (its problems are validate's to report)."""
+    import pandas as pd
+
+    path = BIDS / "participants.tsv"
+    if SIM["enabled"] or not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path, sep="\t", dtype=str, na_values=["n/a"], keep_default_na=False)
+    except (OSError, ValueError):
+        return None
+
+
+# fmri_predict runs only where the cohort allows it (else a note in the group report)
+PREDICTION_SKIPS = [] if SIM["enabled"] else prediction_skips(config, _participants(), sorted(BOLD))
+
+
+def group_notes():
+    """Group stages the data leave out, and why."""
+    notes = list(PREDICTION_SKIPS) if len(BOLD) > 2 else []
+    for sub in SUBJECTS:
+        notes += subject_notes(sub)
+    return notes
+
+
+def _warn_notes():
+    """Print every note once, when the workflow is parsed (the log says so at start)."""
+    for line in group_notes():
+        print(f"brainpipe: warning: {line}", file=sys.stderr)
+
+
+_warn_notes()
+
+
+def report_opts(wildcards):
+    """Options of a subject's report: the notes as a line of its summary table."""
+    notes = subject_notes(wildcards.sub)
+    return json.dumps({"summary": {"notes": "; ".join(notes)}} if notes else {}, sort_keys=True)
+
+
+def group_report_opts(wildcards=None):
+    """Options of the group report: the notes as a line of its summary table."""
+    notes = group_notes()
+    return json.dumps({"summary": {"notes": "; ".join(notes)}} if notes else {}, sort_keys=True)
+
+
+def bci_dataset_source(kind):
+    """Where bci.<kind> reads its runs: the BIDS root (pseudo-online) or the MOABB dataset name."""
+    return EEG_DATASET if EEG_DATASET else str(BIDS)
+
+
+def bci_offline_source(wildcards):
+    """``--bids-root NAME`` for a MOABB dataset (the preprocessed runs are the input otherwise)."""
+    return f"--bids-root {shlex.quote(EEG_DATASET)}" if EEG_DATASET else ""
+
+
+def bci_offline_opts(wildcards):
+    """bci.offline options of one subject: its possible evaluations, and the dataset
+    arguments: the user's bci.offline.dataset first (never overwritten), then the
+    task and the class names the preprocessed runs carry (eeg.events applied)."""
+    node = {k: v for k, v in BCI["offline"].items() if k != "enabled"}
+    dataset = dict(node.get("dataset") or {})
+    if not EEG_DATASET:
+        dataset.setdefault("task", EEG_TASK)
+        if EEG_EVENTS:
+            dataset.setdefault("events", list(dict.fromkeys(EEG_EVENTS.values())))
+    node.update(dataset=dataset, evaluations=bci_evaluations("offline", wildcards.sub), **tfm_bci_opts("offline"))
+    return json.dumps(node, sort_keys=True)
+
+
+def bci_pseudo_online_opts(wildcards):
+    """bci.pseudo_online options of one subject (raw runs: eeg.events renames their cues)."""
+    node = {k: v for k, v in BCI["pseudo_online"].items() if k != "enabled"}
+    node.update(task=EEG_TASK, bad_channels=bad_channel_opts(),
+                evaluations=bci_evaluations("pseudo_online", wildcards.sub), **tfm_bci_opts("pseudo_online"))
+    if EEG_EVENTS and not EEG_DATASET and node.get("events") is None:
+        node["events"] = EEG_EVENTS
+    return json.dumps(node, sort_keys=True)
+
+
+def pseudo_online_subjects():
+    return [sub for sub in EEG_SUBJECTS if bci_enabled("pseudo_online", sub)]
 
 
 def fmri_out(sub, tail):
@@ -212,13 +351,12 @@ def subject_fragments(sub):
     frags = []
     for ses in eeg_sessions(sub):
         for run in eeg_runs(sub, ses):
-            frags.append(figure(sub, f"ses-{ses}_run-{run}_desc-eeg_fragment.json"))
-        frags.append(figure(sub, f"ses-{ses}_desc-eegcov_fragment.json"))
-    if sub in EEG_SUBJECTS:
-        if BCI["offline"]["enabled"]:
-            frags.append(figure(sub, "desc-offline_fragment.json"))
-        if BCI["pseudo_online"]["enabled"]:
-            frags.append(figure(sub, "desc-pseudoonline_fragment.json"))
+            frags.append(figure(sub, f"{run}_desc-eeg_fragment.json"))
+        frags.append(figure(sub, f"{ses}_desc-eegcov_fragment.json"))
+    if bci_enabled("offline", sub):
+        frags.append(figure(sub, "desc-offline_fragment.json"))
+    if bci_enabled("pseudo_online", sub):
+        frags.append(figure(sub, "desc-pseudoonline_fragment.json"))
     if sub in BOLD:
         frags.append(figure(sub, "desc-fmri_fragment.json"))
         frags.append(figure(sub, "desc-fc_fragment.json"))
@@ -247,8 +385,9 @@ TFM_TOKENIZER = str(RES / f"group/eeg/task-{EEG_TASK}_desc-tfm_tokenizer.pt")
 
 
 def tfm_enabled():
-    """The group TFM tokenizer is trained when enabled and there is EEG."""
-    return bool(TFM.get("enabled", False)) and bool(EEG_SUBJECTS)
+    """The group TFM tokenizer is trained when enabled and there are BIDS EEG runs
+    (a MOABB dataset by name has no preprocessed runs to train it on)."""
+    return bool(TFM.get("enabled", False)) and bool(EEG_RAW)
 
 
 def bci_uses_tfm_tokenizer(kind):
@@ -263,6 +402,12 @@ def bci_uses_tfm_tokenizer(kind):
         and (params or {}).get("tokenizer", "group") == "group"
         for name, params in pipes.items()
     )
+    if uses and EEG_DATASET:
+        raise ValueError(
+            f"bci.{kind}.pipelines has a tfm_transformer on the group tokenizer, which is trained on the "
+            f"preprocessed BIDS EEG; with eeg.dataset ({EEG_DATASET}) give that pipeline `tokenizer: train` "
+            f"or list bci.{kind}.pipelines without it."
+        )
     if uses and not TFM.get("enabled", False):
         raise ValueError(
             f"bci.{kind}.pipelines has a tfm_transformer on the group tokenizer, but models.tfm "
@@ -286,7 +431,7 @@ def tfm_tokenizer_pseudo_online(wildcards):
 
 def all_preproc_runs(wildcards=None):
     """Every preprocessed EEG run of every subject (the tokenizer's training data)."""
-    return [eeg_preproc(sub, ses, run) for (sub, ses, run) in sorted(EEG_RAW)]
+    return [eeg_preproc(sub, key) for (sub, key) in sorted(EEG_RAW)]
 
 
 def all_targets():
@@ -308,7 +453,7 @@ def all_targets():
     targets += group_fragments()
     if config["report"]["enabled"]:
         targets += [str(RES / f"sub-{sub}/sub-{sub}_report.html") for sub in SUBJECTS]
-        if group_fragments():
+        if group_fragments() or len(SUBJECTS) > 1:  # the group report's subject table
             targets.append(str(RES / "group/group_report.html"))
     return targets
 
@@ -356,14 +501,15 @@ def group_fragments():
         frags.append(str(RES / "group/figures/desc-tangent_fragment.json"))
     if len(BOLD) > 1 and FMRI["dynamic"]["enabled"]:
         frags.append(str(RES / "group/figures/desc-dynamic_fragment.json"))
-    if len(BOLD) > 2 and FMRI["prediction"]["enabled"]:
+    if len(BOLD) > 2 and FMRI["prediction"]["enabled"] and not PREDICTION_SKIPS:
         frags.append(str(RES / "group/figures/desc-prediction_fragment.json"))
-    if len(EEG_SUBJECTS) > 1 and BCI["pseudo_online"]["enabled"]:
+    if len(pseudo_online_subjects()) > 1:
         frags.append(str(RES / "group/figures/desc-pseudoonline_fragment.json"))
     # -- group fragments: demovae --
     if demovae_enabled():
         frags += [str(RES / f"group/figures/desc-{name}_fragment.json")
-                  for name in ("demovae", "demovaesynth", "demovaeharmonize", "predictionharmonized")]
+                  for name in ("demovae", "demovaesynth", "demovaeharmonize", "predictionharmonized")
+                  if name != "predictionharmonized" or not PREDICTION_SKIPS]
     # -- group fragments: brainmae --
     if BRAINMAE_ENABLED:
         frags += [str(RES / "group/figures/desc-brainmae_fragment.json"),
@@ -402,5 +548,6 @@ def simulated_files():
     files = [BIDS / "participants.tsv"]
     files += [Path(config["fmri"]["atlas"]["maps"]), Path(config["fmri"]["atlas"]["labels"])]
     files += list(EEG_RAW.values()) + list(BOLD.values()) + list(T1W.values())
-    files += [confounds_path(sub) for sub in BOLD]
+    files += [confounds_path(sub) for sub in BOLD if confounds_path(sub)]
     return [str(f) for f in files]
+

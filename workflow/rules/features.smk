@@ -8,12 +8,12 @@ rule eeg_covariances:
     input:
         runs=session_preproc_runs,
     output:
-        npz=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_ses-{{ses}}_task-{EEG_TASK}_desc-cov_features.npz"),
-        fragment=figure("{sub}", "ses-{ses}_desc-eegcov_fragment.json"),
+        npz=eeg_session_out("{sub}", "{seskey}", "desc-cov_features.npz"),
+        fragment=figure("{sub}", "{seskey}_desc-eegcov_fragment.json"),
     log:
-        str(LOGS / "eeg_covariances/sub-{sub}_ses-{ses}.log"),
+        str(LOGS / "eeg_covariances/sub-{sub}_{seskey}.log"),
     benchmark:
-        str(BENCHMARKS / "eeg_covariances/sub-{sub}_ses-{ses}.tsv"),
+        str(BENCHMARKS / "eeg_covariances/sub-{sub}_{seskey}.tsv"),
     params:
         opts=opts("eeg", "epochs", estimator=config["eeg"]["covariance"]["estimator"]),
     resources:

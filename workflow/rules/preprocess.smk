@@ -8,15 +8,16 @@ rule preprocess_eeg:
     input:
         raw=eeg_raw_file,
     output:
-        fif=eeg_preproc("{sub}", "{ses}", "{run}"),
-        events=eeg_preproc("{sub}", "{ses}", "{run}", "_desc-preproc_events.tsv"),
-        fragment=figure("{sub}", "ses-{ses}_run-{run}_desc-eeg_fragment.json"),
+        fif=eeg_preproc("{sub}", "{runkey}"),
+        events=eeg_preproc("{sub}", "{runkey}", "_desc-preproc_events.tsv"),
+        fragment=figure("{sub}", "{runkey}_desc-eeg_fragment.json"),
     log:
-        str(LOGS / "preprocess_eeg/sub-{sub}_ses-{ses}_run-{run}.log"),
+        str(LOGS / "preprocess_eeg/sub-{sub}_{runkey}.log"),
     benchmark:
-        str(BENCHMARKS / "preprocess_eeg/sub-{sub}_ses-{ses}_run-{run}.tsv"),
+        str(BENCHMARKS / "preprocess_eeg/sub-{sub}_{runkey}.tsv"),
     params:
-        opts=opts("eeg", "preprocess"),
+        # eeg.events renames the cues here: every later step sees the paradigm's class names
+        opts=opts("eeg", "preprocess", **({"events": EEG_EVENTS} if EEG_EVENTS else {})),
     resources:
         mem_mb=2000,
         runtime=20,
@@ -45,13 +46,14 @@ rule fmri_timeseries:
         opts=opts(
             "fmri",
             only=("detrend", "high_pass", "low_pass", "standardize"),
-            confound_columns=config["fmri"]["confounds"]["columns"],
+            **confound_columns(),
         ),
+        confounds=confounds_option,
     resources:
         mem_mb=3000,
         runtime=20,
     shell:
-        "brainpipe fmri-timeseries --bold {input.bold:q} --confounds {input.confounds:q} --atlas {input.atlas:q}"
+        "brainpipe fmri-timeseries --bold {input.bold:q} {params.confounds} --atlas {input.atlas:q}"
         " --labels {input.labels:q} --output {output.tsv:q} --figure {output.figure:q} --fragment {output.fragment:q}"
         " --opts {params.opts:q} > {log:q} 2>&1"
 

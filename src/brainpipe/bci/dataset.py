@@ -12,7 +12,12 @@ folder. We build on its base, :class:`~moabb.datasets.base.BaseBIDSDataset`
   BIDS labels (``1 <-> "01"``);
 * session and run keys that always satisfy MOABB's naming rule (start with
   an integer), whatever the BIDS labels are;
-* an error naming the file when a run has none of the expected events.
+* an error naming the file when a run has none of the expected events;
+* the dataset's own event names mapped to the paradigm's classes
+  (``events={"auditory/left": "left_hand", ...}``, the workflow's
+  ``eeg.events``);
+* for MOABB's own datasets, a download that fails for want of internet
+  stops at once with one line (:func:`offline_guard`), not MOABB's retries.
 
 Events reach MOABB as annotations (``trial_type`` of ``events.tsv``, or the
 FIF annotations) at cue onset; MOABB's ``SetRawAnnotations`` / ``RawToEvents``
@@ -31,17 +36,18 @@ import mne_bids
 import pandas as pd
 from moabb.datasets.base import BaseBIDSDataset, BaseDataset
 
-from .._check import check_file, input_error, validate_type
+from .._check import BrainpipeInputError, check_file, input_error, validate_type
+from ..io.layout import EEG_RAW_EXTENSIONS
+from ..io.offline import no_internet_guard
 
-__all__ = ["BIDSMotorImagery", "DEFAULT_EVENTS", "get_dataset", "resolve_subject"]
+__all__ = ["BIDSMotorImagery", "DEFAULT_EVENTS", "get_dataset", "moabb_subject_labels", "offline_guard",
+           "resolve_subject"]
 
 #: Cue names written in ``events.tsv`` (``trial_type``) by the demo, and their MOABB codes.
 DEFAULT_EVENTS = {"left_hand": 1, "right_hand": 2}
 
 # MOABB session/run keys: an integer, optionally followed by letters/digits.
 _MOABB_KEY = re.compile(r"([0-9]+)(|[a-zA-Z]+[a-zA-Z0-9]*)")
-# BIDS raw EEG files MOABB can read (JSON sidecars excluded).
-_RAW_EXTENSIONS = [".vhdr", ".edf", ".bdf", ".set", ".fif", ".cnt", ".mef", ".nwb"]
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,14 @@ class BIDSMotorImagery(BaseBIDSDataset):
     task : str | None
         BIDS task to keep (``None`` keeps every task). In FIF mode, a file of
         another task is an error.
-    events : dict of str to int | list of str | None
+    events : dict of str to int | list of str | dict of str to str | None
         Cue names (``trial_type``) and the integer codes MOABB uses. A list
-        is numbered from 1. Default: :data:`DEFAULT_EVENTS`.
+        is numbered from 1. A mapping of str to str maps the dataset's own
+        ``trial_type`` values to class names (``{"auditory/left":
+        "left_hand"}``): the cues are renamed as the runs are read (raw BIDS
+        mode; FIF files are taken to carry class names already, as our
+        preprocessing writes them), the classes numbered from 1 in order.
+        Default: :data:`DEFAULT_EVENTS`.
     interval : tuple of float, shape (2,)
         Imagery period relative to the cue, in seconds (MOABB's
         ``dataset.interval``; paradigms epoch ``tmin``/``tmax`` inside it).
@@ -114,7 +125,8 @@ class BIDSMotorImagery(BaseBIDSDataset):
         self.task = task
         self.datatype = datatype
         self.description = description
-        events = _event_mapping(events)
+        self.rename = _rename_mapping(events)
+        events = _event_mapping(list(dict.fromkeys(self.rename.values())) if self.rename else events)
         interval = _check_interval(interval)
 
         if isinstance(source, (list, tuple)):
@@ -230,6 +242,11 @@ class BIDSMotorImagery(BaseBIDSDataset):
             raw = mne.io.read_raw_fif(record.path, preload=False, verbose="error")
         # MOABB filters in place: the data must be in memory.
         raw.load_data(verbose="error")
+        if self.rename and record.bids_path is not None:
+            ann = raw.annotations
+            raw.set_annotations(mne.Annotations(
+                ann.onset, ann.duration, [self.rename.get(d, d) for d in ann.description],
+                orig_time=ann.orig_time, ch_names=ann.ch_names))
         found = set(raw.annotations.description)
         if not found & set(self.event_id):
             where = "trial_type in events.tsv" if record.bids_path is not None else "annotations"
@@ -265,10 +282,22 @@ class BIDSMotorImagery(BaseBIDSDataset):
                 )
                 if events_tsv is None:
                     return None
-                table = pd.read_csv(events_tsv, sep="\t", na_values="n/a")
+                table = pd.read_csv(events_tsv, sep="\t", na_values="n/a", dtype={"trial_type": str})
+                if self.rename:
+                    table["trial_type"] = table["trial_type"].map(lambda t: self.rename.get(t, t))
                 table = table[table["trial_type"].isin(list(self.event_id))]
                 return table.assign(subject=subject, session=session, run=run)
         return None
+
+
+def _rename_mapping(events):
+    """``{dataset trial_type: class name}`` when ``events`` is such a mapping, else ``{}``."""
+    if not isinstance(events, dict) or not events or not all(isinstance(v, str) for v in events.values()):
+        return {}
+    bad = [k for k, v in events.items() if not isinstance(k, str) or not v]
+    if bad:
+        raise ValueError(f"events must map trial_type values (str) to class names (str), got {events!r}.")
+    return dict(events)
 
 
 def _event_mapping(events):
@@ -302,7 +331,7 @@ def _check_interval(interval):
 
 
 def _records_from_bids(root, task, datatype, description):
-    search = dict(datatypes=datatype, suffixes=datatype, extensions=_RAW_EXTENSIONS)
+    search = dict(datatypes=datatype, suffixes=datatype, extensions=list(EEG_RAW_EXTENSIONS))
     if task is not None:
         search["tasks"] = task
     if description is not None:
@@ -402,12 +431,87 @@ def get_dataset(source, **params):
 
         cls = getattr(moabb.datasets, source, None)
         if isinstance(cls, type) and issubclass(cls, BaseDataset):
-            return cls(**params)
+            return _guarded(cls(**params), source)
         raise ValueError(
             f"{source!r} is neither an existing path nor a MOABB dataset class name "
             "(e.g. 'BNCI2014_001', 'FakeDataset'; see moabb.datasets)."
         )
     raise input_error(source, "dataset path does not exist")
+
+
+def offline_guard(name, subject=None):
+    """A context in which a MOABB download without internet stops at once with one line.
+
+    The line names the dataset and subject, the host tried, and says that
+    ``MNE_DATA`` can point at a copy downloaded elsewhere
+    (:func:`brainpipe.io.offline.no_internet_guard`).
+
+    Parameters
+    ----------
+    name : str
+        The MOABB dataset.
+    subject : int | list of int | None
+        The subject(s) being fetched.
+    """
+    if isinstance(subject, (list, tuple)):
+        subject = ", ".join(map(str, subject))
+    where = os.environ.get("MNE_DATA") or mne.get_config("MNE_DATA") or "unset"
+    what = f"MOABB dataset {name}" + (f" subject {subject}" if subject is not None else "")
+    return no_internet_guard(what, f"download it where there is internet and point MNE_DATA (now {where}) "
+                             "at that copy")
+
+
+def _guarded(dataset, name):
+    """``dataset`` whose downloading methods run inside :func:`offline_guard`."""
+    for method in ("get_data", "data_path", "download"):
+        bound = getattr(dataset, method, None)
+        if bound is None:
+            continue
+
+        def wrapper(*args, _bound=bound, **kwargs):
+            subjects = args[0] if args else kwargs.get("subjects", kwargs.get("subject"))
+            with offline_guard(name, subjects):
+                return _bound(*args, **kwargs)
+
+        setattr(dataset, method, wrapper)
+    return dataset
+
+
+def moabb_subject_labels(name, params=None, subjects="all"):
+    """Subject labels (``"01"``, ...) of a MOABB dataset by name, without downloading.
+
+    Parameters
+    ----------
+    name : str
+        MOABB dataset class name (``"BNCI2014_001"``).
+    params : dict | None
+        Keyword arguments of the class (e.g. ``n_subjects`` of ``FakeDataset``).
+    subjects : "all" | list of str
+        The workflow's ``subjects``: labels or numbers as strings.
+
+    Returns
+    -------
+    labels : list of str
+        Two-digit labels of the kept subject numbers.
+
+    Raises
+    ------
+    BrainpipeInputError
+        When ``name`` is no MOABB dataset or a subject is not in it.
+    """
+    import moabb.datasets
+
+    cls = getattr(moabb.datasets, str(name), None)
+    if not (isinstance(cls, type) and issubclass(cls, BaseDataset)):
+        raise BrainpipeInputError(f"config eeg.dataset: {name!r} is not a MOABB dataset class name "
+                                  "(e.g. BNCI2014_001, FakeDataset; see moabb.datasets)")
+    numbers = list(cls(**(params or {})).subject_list)
+    if subjects not in (None, "all"):
+        unknown = [s for s in subjects if not str(s).isdigit() or int(s) not in numbers]
+        if unknown:
+            raise BrainpipeInputError(f"config subjects: {unknown} are not subjects of {name} ({numbers})")
+        numbers = [n for n in numbers if n in {int(s) for s in subjects}]
+    return [f"{n:02d}" for n in numbers]
 
 
 def resolve_subject(dataset, subject):

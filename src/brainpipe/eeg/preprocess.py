@@ -217,7 +217,7 @@ def preprocess_eeg_run(
     *,
     l_freq=1.0,
     h_freq=40.0,
-    notch=(50.0,),
+    notch="auto",
     sfreq=None,
     reference=None,
     montage="standard_1020",
@@ -225,6 +225,7 @@ def preprocess_eeg_run(
     noisy_z=5.0,
     interpolate_bads=True,
     task_duration=None,
+    events=None,
     figure_dir=None,
     fragment=None,
 ):
@@ -240,8 +241,10 @@ def preprocess_eeg_run(
         Output events TSV (onset, duration, trial_type, sample).
     l_freq, h_freq : float | None
         Band-pass edges in Hz (``None`` skips that edge).
-    notch : sequence of float
-        Line-noise frequencies to notch (empty to skip).
+    notch : "auto" | sequence of float
+        Line-noise frequencies to notch (empty to skip). ``"auto"`` notches
+        the ``PowerLineFrequency`` of the recording's sidecar (read with
+        BIDS inheritance), and nothing when the sidecar gives none.
     sfreq : float | None
         Resample to this rate (``None`` keeps the recording's rate).
     reference : None | "average" | list of str
@@ -258,6 +261,11 @@ def preprocess_eeg_run(
     task_duration : float | None
         Force the duration (s) of task annotations, for datasets whose
         events.tsv gives zero durations.
+    events : dict of str to str | None
+        The dataset's ``trial_type`` values -> the paradigm's class names
+        (the workflow's ``eeg.events``): the cues are renamed here, so the
+        FIF and the events TSV carry class names for every later step.
+        Values not in the mapping are kept as they are.
     figure_dir : path-like | None
         Where to write the PSD and events figures.
     fragment : path-like | None
@@ -272,9 +280,15 @@ def preprocess_eeg_run(
 
     raw = read_bids_eeg(source)
     raw.pick("eeg")
+    if events:
+        rename_cues(raw, events, source)
     _check_raw(raw, source)
     if raw.get_montage() is None and montage:
         raw.set_montage(montage, on_missing="warn")
+    notch = line_frequencies(source, notch, raw.info["sfreq"])
+    # the report shows the spectra before and after: the raw one is taken here
+    psd_before = _psd(raw) if fragment is not None else None
+    raw_info = raw.info.copy() if fragment is not None else None
     if notch:
         raw.notch_filter(list(notch), picks="eeg", verbose="error")
     if l_freq is not None or h_freq is not None:
@@ -303,13 +317,74 @@ def preprocess_eeg_run(
             [source],
             Description="Preprocessed EEG",
             SamplingFrequency=raw.info["sfreq"],
-            Filter={"l_freq": l_freq, "h_freq": h_freq, "notch": list(notch or [])},
+            Filter={"l_freq": l_freq, "h_freq": h_freq, "notch": notch},
             Reference=reference if reference is not None else "recording",
             BadChannels=bad_record,
         )
         if fragment is not None:
-            _write_eeg_fragment(raw, events, Path(out_fif), figure_dir, fragment, flat, noisy)
+            _write_eeg_fragment(raw, events, Path(out_fif), figure_dir, fragment, flat, noisy,
+                                before=(psd_before, raw_info, bad_record, dict(l_freq=l_freq, h_freq=h_freq,
+                                                                               notch=notch)))
     return raw
+
+
+def rename_cues(raw, events, source):
+    """Rename the task annotations of ``raw`` by ``events`` (in place).
+
+    Parameters
+    ----------
+    raw : mne.io.Raw
+    events : dict of str to str
+        ``trial_type`` of the dataset -> class name.
+    source : path-like
+        Named in the error.
+
+    Raises
+    ------
+    BrainpipeInputError
+        When no annotation has a name of ``events`` (a wrong mapping would
+        otherwise give a run without cues, found out only at the BCI step).
+    """
+    import mne
+
+    ann = raw.annotations
+    found = set(ann.description)
+    if not found & set(events):
+        raise input_error(
+            source,
+            f"none of the config eeg.events names {sorted(events)} is a trial_type of this run "
+            f"(it has {sorted(d for d in found if not d.startswith(NON_TASK_PREFIXES))[:10]})",
+        )
+    raw.set_annotations(mne.Annotations(
+        ann.onset, ann.duration, [events.get(d, d) for d in ann.description],
+        orig_time=ann.orig_time, ch_names=ann.ch_names))
+
+
+def line_frequencies(source, notch, sfreq):
+    """The notch frequencies: the config's list, or the sidecar's PowerLineFrequency for "auto".
+
+    Parameters
+    ----------
+    source : path-like
+        The BIDS recording (its ``*_eeg.json``, with inheritance).
+    notch : "auto" | sequence of float | None
+    sfreq : float
+        Sampling rate: frequencies at or above Nyquist are left out.
+
+    Returns
+    -------
+    freqs : list of float
+    """
+    if notch != "auto":
+        return list(notch or [])
+    from ..io.layout import sidecar_metadata
+
+    line = sidecar_metadata(source).get("PowerLineFrequency")
+    if not isinstance(line, (int, float)) or isinstance(line, bool) or not line > 0:
+        logger.warning("%s: no PowerLineFrequency in its sidecar: no notch filter (set "
+                       "eeg.preprocess.notch to choose one)", source)
+        return []
+    return [float(line)] if line < sfreq / 2 else []
 
 
 def annotations_table(raw):
@@ -341,16 +416,25 @@ def _figure_paths(out_fif, figure_dir, fragment):
     return figure_dir / f"{stem}_desc-psd_eeg.png", figure_dir / f"{stem}_desc-events_eeg.png"
 
 
-def _write_eeg_fragment(raw, events, out_fif, figure_dir, fragment, flat, noisy):
+def _psd(raw):
+    """Welch PSD of the EEG channels up to 60 Hz (or Nyquist), bad ones included."""
+    return raw.compute_psd(fmax=min(60.0, raw.info["sfreq"] / 2), picks="eeg", exclude=(), verbose="error")
+
+
+def _write_eeg_fragment(raw, events, out_fif, figure_dir, fragment, flat, noisy, before=None):
     import mne
 
+    from .figures import psd_before_after_figure
+
     from ..io.figures import save_figure
-    from ..io.fragments import fragment_item, write_fragment
+    from ..report.fragments import fragment_item, write_fragment
 
     psd_png, ev_png = _figure_paths(out_fif, figure_dir, fragment)
     psd_png.parent.mkdir(parents=True, exist_ok=True)
     stem = out_fif.name.replace("_desc-preproc_eeg.fif", "")
-    fig = raw.compute_psd(fmax=min(60.0, raw.info["sfreq"] / 2), verbose="error").plot(show=False)
+    psd_before, raw_info, bad_record, filt = before
+    bads = sorted(set(bad_record["flat"]) | set(bad_record["noisy"]) | set(bad_record["marked"]))
+    fig = psd_before_after_figure(psd_before, _psd(raw), raw_info, bads, **filt)
     save_figure(fig, psd_png, dpi=80)
 
     ev, event_id = mne.events_from_annotations(raw, verbose="error")
@@ -367,8 +451,30 @@ def _write_eeg_fragment(raw, events, out_fif, figure_dir, fragment, flat, noisy)
     )
     items = [
         fragment_item("html", f"{stem}: summary", html=summary),
-        fragment_item("image", f"{stem}: power spectrum", path=psd_png, caption="Welch PSD after preprocessing"),
-        fragment_item("image", f"{stem}: events", path=ev_png, caption="Task events over time"),
+        fragment_item("image", f"{stem}: power spectrum before and after preprocessing", path=psd_png,
+                      caption=_psd_caption(bad_record, filt)),
+        fragment_item("image", f"{stem}: events", path=ev_png,
+                      caption="Each task cue of the run at its onset (s), one row per class: the cues should be "
+                              "spread over the whole run with the expected count per class (in the legend)."),
     ]
     write_fragment(fragment, "EEG", items, order=20)
 
+
+def _psd_caption(bad_record, filt):
+    """What the before/after PSD figure shows, with this run's bad channels."""
+    steps = []
+    if filt.get("notch"):
+        steps.append("notch at " + ", ".join(f"{f:g}" for f in filt["notch"]) + " Hz")
+    if filt.get("l_freq") or filt.get("h_freq"):
+        high = f"{filt['h_freq']:g}" if filt.get("h_freq") else "Nyquist"
+        steps.append(f"band-pass {filt.get('l_freq') or 0:g}-{high} Hz")
+    bads = sorted(set(bad_record["flat"]) | set(bad_record["noisy"]) | set(bad_record["marked"]))
+    fate = (f"interpolated: {', '.join(bad_record['interpolated']) or 'none'}; "
+            f"dropped: {', '.join(bad_record['dropped']) or 'none'}")
+    return (
+        "Welch power spectrum of every EEG channel (one line each) in the raw recording (left) and after "
+        f"preprocessing ({'; '.join(steps) or 'no filter'}; right), dotted lines at the filter edges; "
+        "right panel: the sensor layout. Bad channels (flat or noisy) are drawn in red: "
+        f"{', '.join(bads) if bads else 'none found in this run'} ({fate}). Look for the line-noise peak "
+        "gone after the notch, the alpha (8-12 Hz) and beta (13-30 Hz) peaks kept, and no channel far from the rest."
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -72,27 +71,24 @@ def read_tr(bold_path, tr=None):
     """Return the repetition time in seconds.
 
     ``tr`` wins when given; otherwise ``RepetitionTime`` is read from the
-    JSON sidecar beside the BOLD file (BIDS). The NIfTI header is not trusted
-    because converters often leave it at 1 or 0.
+    BOLD file's JSON metadata, the BIDS way: the sidecar beside it or one
+    higher up that applies to it (e.g. a top-level ``task-rest_bold.json``;
+    :func:`brainpipe.io.layout.sidecar_metadata`). The NIfTI header is not
+    trusted because converters often leave it at 1 or 0.
     """
     if tr is not None:
         tr = float(tr)
         if not tr > 0:
             raise ValueError(f"tr must be > 0 seconds, got {tr!r}")
         return tr
+    from ..io.layout import sidecar_metadata
+
     sidecar = bold_sidecar(bold_path)
-    if not sidecar.exists():
-        raise input_error(
-            bold_path,
-            f"no RepetitionTime: sidecar {sidecar.name} does not exist (pass tr= to override)",
-        )
-    try:
-        meta = json.loads(sidecar.read_text())
-    except json.JSONDecodeError as exc:
-        raise input_error(sidecar, f"is not valid JSON ({exc})") from exc
+    meta = sidecar_metadata(bold_path)
     value = meta.get("RepetitionTime")
     if value is None:
-        raise input_error(sidecar, "has no RepetitionTime")
+        where = sidecar.name if sidecar.exists() else f"{sidecar.name} (absent) or a sidecar above it"
+        raise input_error(bold_path, f"no RepetitionTime in {where} (pass tr= to override)")
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -249,8 +245,9 @@ def load_confounds_table(
         raise ValueError("Give either confound_columns or confound_strategy, not both.")
     if strategy is not None:
         return _strategy_confounds(confounds, n_volumes, strategy, strategy_kwargs or {}, bold)
-    if confounds is None:
-        if columns:
+    if confounds is None or (columns is not None and len(columns) == 0):
+        # columns [] is the config's "no confound regression", as confounds: null
+        if columns and confounds is None:
             raise ValueError("confound_columns were given but no confounds file.")
         return None, None, {"Confounds": None}
     path = check_file(confounds, "confounds table")

@@ -19,6 +19,7 @@ import pandas as pd
 
 from .._check import check_option
 from ..io.atomic import atomic_path, write_tsv
+from ..io.offline import no_internet_guard
 
 ATLASES = ("schaefer", "harvard_oxford", "power264")
 
@@ -82,9 +83,25 @@ def fetch_atlas(name, out_maps, out_labels, *, n_rois=100, yeo_networks=7, resol
     labels : pandas.DataFrame
     """
     import nibabel as nib
-    from nilearn import datasets, image
 
     check_option("name", name, ATLASES)
+    # without internet: one line at once instead of nilearn's retries and traceback
+    guard = no_internet_guard(f"nilearn atlas {name}", "fetch it where there is internet and pass that "
+                              "folder as data_dir (or set NILEARN_DATA), or give your own atlas files as "
+                              "fmri.atlas.maps / fmri.atlas.labels")
+    with guard:
+        img, table = _fetch(name, n_rois, yeo_networks, resolution_mm, radius, data_dir)
+    img = nib.Nifti1Image(np.asarray(img.dataobj).astype(np.int16), img.affine)
+    with atomic_path(out_maps) as tmp:
+        img.to_filename(tmp)
+    write_tsv(out_labels, table)
+    return table
+
+
+def _fetch(name, n_rois, yeo_networks, resolution_mm, radius, data_dir):
+    """(labels image, label table) of one atlas, through nilearn's fetchers."""
+    from nilearn import datasets, image
+
     if name == "schaefer":
         atlas = datasets.fetch_atlas_schaefer_2018(
             n_rois=n_rois, yeo_networks=yeo_networks, resolution_mm=resolution_mm, data_dir=data_dir
@@ -107,8 +124,4 @@ def fetch_atlas(name, out_maps, out_labels, *, n_rois=100, yeo_networks=7, resol
         table = pd.DataFrame(
             {"index": np.arange(1, len(rois) + 1), "name": [f"power{int(r):03d}" for r in rois["roi"]], "network": "n/a"}
         )
-    img = nib.Nifti1Image(np.asarray(img.dataobj).astype(np.int16), img.affine)
-    with atomic_path(out_maps) as tmp:
-        img.to_filename(tmp)
-    write_tsv(out_labels, table)
-    return table
+    return img, table

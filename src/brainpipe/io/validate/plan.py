@@ -1,0 +1,182 @@
+"""What the configured workflow will run on a dataset, and what it leaves out.
+
+The workflow (``workflow/rules/common.smk``) and ``brainpipe validate`` ask
+the same functions, so the run and the up-front check agree:
+
+* :func:`required_demographics`: the participants.tsv columns the enabled
+  group steps read (and only those);
+* :func:`prediction_skips`: why ``fmri_predict`` cannot run on this cohort
+  (too few subjects, one site, a class too small or confounded with site),
+  so that it is skipped with a note instead of failing inside scikit-learn
+  and blocking the group report;
+* :func:`bci_skips`: configured BCI evaluations the sessions and runs of a
+  subject do not allow.
+"""
+
+from __future__ import annotations
+
+from ._common import _get
+
+__all__ = ["bci_skips", "possible_evaluations", "prediction_skips", "required_demographics"]
+
+#: Fewest subjects with BOLD for each group step (the workflow's thresholds).
+MIN_SUBJECTS = {"prediction": 3, "brainmae": 3, "demovae": 6}
+
+
+def required_demographics(config, n_bold=None):
+    """participants.tsv columns the enabled steps of ``config`` read.
+
+    Parameters
+    ----------
+    config : dict
+        The merged workflow config.
+    n_bold : int | None
+        Subjects with a BOLD run (steps that will not run for want of
+        subjects need no columns); None counts every step as running.
+
+    Returns
+    -------
+    columns : list of str
+        In first-use order, without duplicates.
+    """
+    columns = []
+    if not _get(config, "fmri", "enabled", default=True):
+        return columns
+
+    def runs(step, enabled):
+        return enabled and (n_bold is None or n_bold >= MIN_SUBJECTS[step])
+
+    pred = _get(config, "fmri", "prediction", default={}) or {}
+    if runs("prediction", pred.get("enabled", False)):
+        columns += list(pred.get("targets") or [])
+        if pred.get("site_column"):
+            columns.append(pred["site_column"])
+    vae = _get(config, "models", "demovae", default={}) or {}
+    if runs("demovae", vae.get("enabled", False)):
+        columns += list(vae.get("demographics") or [])
+        site = (vae.get("harmonize") or {}).get("site_column")
+        columns += [site] if site else []
+    mae = _get(config, "models", "brainmae", default={}) or {}
+    if runs("brainmae", mae.get("enabled", False)):
+        columns += list((mae.get("probe") or {}).get("targets") or [])
+    return list(dict.fromkeys(str(c) for c in columns))
+
+
+def prediction_skips(config, participants, subjects):
+    """Why ``fmri_predict`` cannot run on these subjects (empty: it can).
+
+    Parameters
+    ----------
+    config : dict
+        The merged workflow config.
+    participants : pandas.DataFrame | None
+        participants.tsv read as strings (``participant_id`` column).
+    subjects : list of str
+        Labels (without ``sub-``) of the subjects with a BOLD run.
+
+    Returns
+    -------
+    reasons : list of str
+        One line per reason, naming the column and the numbers.
+    """
+    import pandas as pd
+
+    pred = _get(config, "fmri", "prediction", default={}) or {}
+    if not pred.get("enabled") or not _get(config, "fmri", "enabled", default=True):
+        return []
+    n = len(subjects)
+    if n < MIN_SUBJECTS["prediction"]:
+        return [f"fmri.prediction needs at least {MIN_SUBJECTS['prediction']} subjects with BOLD, "
+                f"there are {n}"]
+    if participants is None or "participant_id" not in participants.columns:
+        return []  # reported as a problem by the participants.tsv check
+    table = participants.set_index(participants["participant_id"].astype(str))
+    rows = table.reindex([f"sub-{s}" for s in subjects])
+    site_column = pred.get("site_column")
+    reasons = []
+    missing = [c for c in [*(pred.get("targets") or []), site_column] if c and c not in table.columns]
+    if missing:
+        return [f"fmri.prediction: participants.tsv has no column {missing}"]
+    sites = rows[site_column].astype(str) if site_column else pd.Series("all", index=rows.index)
+    if sites.nunique() < 2:
+        reasons.append(f"fmri.prediction: site-aware cross-validation needs at least 2 values of "
+                       f"{site_column!r}, the {n} subjects have {sites.nunique()}")
+        return reasons
+    for target in pred.get("targets") or []:
+        values = rows[target]
+        numeric = pd.to_numeric(values, errors="coerce")
+        if numeric.notna().all():
+            if numeric.nunique() < 2:
+                reasons.append(f"fmri.prediction.targets: {target!r} has one value for all {n} subjects")
+            continue
+        counts = values.astype(str).value_counts()
+        if len(counts) < 2:
+            reasons.append(f"fmri.prediction.targets: {target!r} has one class ({counts.index[0]!r}) "
+                           f"for all {n} subjects")
+            continue
+        # each held-out site leaves the others to train on: they need two classes
+        for site in sorted(sites.unique()):
+            train = values[sites != site].astype(str)
+            if train.nunique() < 2:
+                reasons.append(f"fmri.prediction.targets: {target!r} is confounded with {site_column!r}: "
+                               f"without site {site!r} the training subjects have one class "
+                               f"({train.iloc[0]!r}) only")
+                break
+    return reasons
+
+
+def possible_evaluations(kind, evaluations, runs_per_session):
+    """The configured evaluations of ``bci.<kind>`` that the sessions and runs allow.
+
+    Parameters
+    ----------
+    kind : {"offline", "pseudo_online"}
+    evaluations : list of str
+        ``within``/``cross`` (offline) or ``within-session``/``cross-session``.
+    runs_per_session : dict of str to int
+        Runs of each session of one subject.
+
+    Returns
+    -------
+    kept : list of str
+    """
+    n_sessions = len(runs_per_session)
+    possible = {"within": n_sessions >= 1, "cross": n_sessions > 1,
+                "within-session": any(n > 1 for n in runs_per_session.values()),
+                "cross-session": n_sessions > 1}
+    return [e for e in evaluations if possible.get(e, True)]
+
+
+def bci_skips(config, subject, runs_per_session):
+    """Lines saying which configured BCI evaluations a subject's data leave out.
+
+    Parameters
+    ----------
+    config : dict
+    subject : str
+        Label without ``sub-``.
+    runs_per_session : dict of str to int
+        Runs of each session (session key -> count).
+
+    Returns
+    -------
+    notes : list of str
+    """
+    notes = []
+    shape = (f"{len(runs_per_session)} session(s), runs per session "
+             f"{sorted(runs_per_session.values())}")
+    for kind in ("offline", "pseudo_online"):
+        node = _get(config, "bci", kind, default={}) or {}
+        if not node.get("enabled"):
+            continue
+        wanted = list(node.get("evaluations") or [])
+        kept = possible_evaluations(kind, wanted, runs_per_session)
+        dropped = [e for e in wanted if e not in kept]
+        why = ("cross-session needs 2 sessions" if any("cross" in e for e in dropped) else "")
+        if any(e == "within-session" for e in dropped):
+            why = "; ".join(filter(None, [why, "within-session (leave one run out) needs 2 runs in a session"]))
+        if dropped and not kept:
+            notes.append(f"bci.{kind} skipped for sub-{subject}: {dropped} impossible ({why}; {shape})")
+        elif dropped:
+            notes.append(f"bci.{kind}.evaluations {dropped} skipped for sub-{subject} ({why}; {shape})")
+    return notes
