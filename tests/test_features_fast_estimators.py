@@ -59,21 +59,66 @@ def test_tangent_space_refuses_bad_input():
         RiemannTangentSpace().fit(C)
 
 
-@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("n_classes", [2, 3, 4])
 @pytest.mark.parametrize("kernel", ["linear", "rbf"])
 def test_gram_svc_equals_svc(kernel, n_classes):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 40))
     y = rng.integers(0, n_classes, 300)
     X[y == 1, :3] += 1.5
+    X[y == 2, 3:6] -= 1.0
     Xt = rng.standard_normal((200, 40))
-    a = SVC(kernel=kernel, C=0.7).fit(X, y)
-    b = GramSVC(kernel=kernel, C=0.7).fit(X, y)
+    labels = np.array(["idle", "left", "right", "feet"])[y]  # predictions are labels, not indices
+    a = SVC(kernel=kernel, C=0.7).fit(X, labels)
+    b = GramSVC(kernel=kernel, C=0.7).fit(X, labels)
     np.testing.assert_array_equal(a.support_, b.svc_.support_)
     np.testing.assert_allclose(a.decision_function(Xt), b.decision_function(Xt), atol=1e-8)
     np.testing.assert_array_equal(a.predict(Xt), b.predict(Xt))
+    if n_classes > 2:  # the one-vs-one values themselves, libsvm's order and signs
+        ovo = SVC(kernel=kernel, C=0.7, decision_function_shape="ovo").fit(X, labels)
+        np.testing.assert_allclose(ovo.decision_function(Xt), b._pair_decisions(Xt), atol=1e-8)
 
 
 def test_gram_svc_bad_kernel():
     with pytest.raises(ValueError, match="kernel"):
         GramSVC(kernel="cosine").fit(np.zeros((4, 2)), [0, 1, 0, 1])
+
+
+def test_tangent_space_threads_do_not_change_outputs():
+    C = _spd(300)
+    T1 = RiemannTangentSpace(n_jobs=1).fit(C).transform(C)
+    T2 = RiemannTangentSpace(n_jobs=2).fit(C).transform(C)
+    np.testing.assert_allclose(T1, T2, atol=1e-10 * np.abs(T1).max())
+
+
+def test_tangent_space_follows_a_reference_set_by_hand():
+    # the cached whitener must follow reference_ (acm_search sets it directly)
+    C = _spd(60)
+    ts = RiemannTangentSpace().fit(C)
+    ts.transform(C)
+    ts.reference_ = C[0].copy()
+    ref = TangentSpace(metric="riemann")
+    ref.reference_ = C[0].copy()
+    np.testing.assert_allclose(ts.transform(C), ref.transform(C), atol=1e-9)
+
+
+def test_mdm_equals_pyriemann():
+    from pyriemann.classification import MDM
+
+    from brainpipe.features.mdm import RiemannMDM
+
+    C = _spd(240, c=8)
+    y = np.repeat(["idle", "left", "right"], 80)
+    C[y == "left", :3, :3] *= 1.5
+    C[y == "right", 4:7, 4:7] *= 1.5
+    a = MDM().fit(C, y)
+    b = RiemannMDM().fit(C, y)
+    np.testing.assert_array_equal(a.covmeans_, b.covmeans_)
+    Ct = _spd(100, c=8, seed=3)
+    np.testing.assert_allclose(b.transform(Ct), a.transform(Ct), rtol=1e-9)
+    np.testing.assert_allclose(b.predict_proba(Ct), a.predict_proba(Ct), atol=1e-12)
+    np.testing.assert_array_equal(b.predict(Ct), a.predict(Ct))
+    # other metrics are pyriemann's own code
+    e = RiemannMDM(metric="logeuclid").fit(C, y)
+    np.testing.assert_allclose(e.transform(Ct), MDM(metric="logeuclid").fit(C, y).transform(Ct))
+    assert RiemannMDM(n_jobs=2).get_params() == {"metric": "riemann", "n_jobs": 2}

@@ -8,7 +8,7 @@ name                    steps
 ======================  ======================================================
 ``csp_lda``             Covariances(oas) -> pyriemann CSP -> LDA (MOABB's CSP+LDA)
 ``ts_svm``              Covariances(oas) -> TangentSpace(riemann) -> SVC
-``mdm``                 Covariances(oas) -> MDM(riemann)
+``mdm``                 Covariances(oas) -> MDM(riemann) (batched distances)
 ``acm_ts_svm``          AugmentedCovariances(order, lag) -> TangentSpace -> SVC
 ``psd_lda``             PSDBandPower -> SignedR2Selector -> shrinkage LDA
 ``coh_lda``             ConnectivityNodeStrength -> SignedR2Selector -> shrinkage LDA
@@ -103,12 +103,27 @@ def ts_svm(estimator="oas", metric="riemann", C=1.0, kernel="linear", fast=True)
     return Pipeline([("cov", Covariances(estimator=estimator))] + _ts_svm_steps(metric, C, kernel, fast))
 
 
-def mdm(estimator="oas", metric="riemann"):
-    """Minimum distance to Riemannian mean: Covariances -> MDM."""
-    from pyriemann.classification import MDM
+def mdm(estimator="oas", metric="riemann", fast=True):
+    """Minimum distance to Riemannian mean: Covariances -> MDM.
+
+    Parameters
+    ----------
+    estimator : str
+        pyriemann covariance estimator.
+    metric : str
+        MDM metric (means and distances).
+    fast : bool
+        :class:`~brainpipe.features.mdm.RiemannMDM`: pyriemann's class means
+        and distances (to float tolerance), the distances of a batch of
+        windows by batched ``eigvalsh``; False: pyriemann's ``MDM``.
+    """
     from pyriemann.estimation import Covariances
 
     check_option("estimator", estimator, _ESTIMATORS)
+    if fast:
+        from ..features.mdm import RiemannMDM as MDM
+    else:
+        from pyriemann.classification import MDM
     return Pipeline([("cov", Covariances(estimator=estimator)), ("mdm", MDM(metric=metric))])
 
 

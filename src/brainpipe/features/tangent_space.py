@@ -6,10 +6,13 @@ pyriemann and MOABB pipelines: the same reference point (the affine-invariant
 Riemannian mean, to pyriemann's tolerance) and the same tangent vectors
 (``upper(logm(M^-1/2 C M^-1/2))``, off-diagonal terms weighted by sqrt(2)).
 What differs is how the mean is found: by inexact Newton steps
-(:func:`brainpipe.features.acm_search.riemann_mean_logmaps`, 3 batched
-eigendecompositions of the set where pyriemann's fixed point needs 7-30 on
-ill-conditioned matrices such as high-order ACM), and ``fit_transform`` returns
-the log maps the last Newton step computed instead of projecting again.
+(``riemann_mean_logmaps``, 3 batched eigendecompositions of the set where
+pyriemann's fixed point needs 7-30 on ill-conditioned matrices such as
+high-order ACM), ``fit_transform`` returns the log maps the last Newton step
+computed instead of projecting again, and every batch of small
+eigendecompositions runs on ``n_jobs`` threads of one BLAS thread each
+(:mod:`brainpipe.kernels.spd`), where pyriemann's run through threaded BLAS,
+which on 88 x 88 ACM matrices is about 12 times slower per matrix.
 """
 
 from __future__ import annotations
@@ -23,15 +26,8 @@ from .._check import check_option
 __all__ = ["RiemannTangentSpace", "tangent_vectors"]
 
 
-def _upper(L):
-    n = L.shape[-1]
-    iu = np.triu_indices(n)
-    coeffs = np.where(iu[0] == iu[1], 1.0, np.sqrt(2.0))
-    return L[..., iu[0], iu[1]] * coeffs
-
-
-def tangent_vectors(covmats, reference, chunk=2048):
-    """pyriemann's tangent vectors of ``covmats`` at ``reference`` (batched ``eigh``).
+def tangent_vectors(covmats, reference, *, n_jobs=-1, backend="numpy", whitener=None):
+    """pyriemann's tangent vectors of ``covmats`` at ``reference`` (one ``eigh`` per matrix).
 
     Parameters
     ----------
@@ -39,31 +35,51 @@ def tangent_vectors(covmats, reference, chunk=2048):
         SPD matrices.
     reference : ndarray, shape (n, n)
         SPD reference point.
-    chunk : int
-        Matrices per batched eigendecomposition (bounds the memory).
+    n_jobs : int | None
+        Threads over chunks of matrices, each with one BLAS thread (-1: all
+        cores); see :mod:`brainpipe.kernels.spd`.
+    backend : {"numpy", "torch"}
+        ``"torch"``: batched on the CUDA device.
+    whitener : ndarray, shape (n, n), optional
+        ``reference^-1/2`` if already known (saves one ``eigh`` per call).
 
     Returns
     -------
     T : ndarray, shape (n_matrices, n * (n + 1) / 2)
+        ``upper(logm(M^-1/2 C M^-1/2))``, off-diagonal terms weighted by sqrt(2).
     """
-    covmats = np.asarray(covmats, dtype=np.float64)
-    w, V = np.linalg.eigh(reference)
-    if not np.all(w > 0):
-        raise ValueError("The tangent-space reference point is not positive definite.")
-    Mmh = (V / np.sqrt(w)) @ V.T
-    n = covmats.shape[-1]
-    out = np.empty((len(covmats), n * (n + 1) // 2))
-    for s in range(0, len(covmats), chunk):
-        S = Mmh @ covmats[s : s + chunk] @ Mmh
-        lw, U = np.linalg.eigh(S)
-        if not np.all(lw > 0):
-            raise ValueError(
-                "A matrix is not positive definite (zero or negative eigenvalue): use a shrinkage "
-                "covariance estimator (oas, lwf) or check for flat or duplicated channels."
-            )
-        L = (U * np.log(lw)[..., None, :]) @ np.swapaxes(U, -1, -2)
-        out[s : s + chunk] = _upper(L)
-    return out
+    from ..kernels.spd import invsqrtm, whitened_log_upper
+
+    if whitener is None:
+        try:
+            whitener = invsqrtm(reference)
+        except ValueError:
+            raise ValueError("The tangent-space reference point is not positive definite.") from None
+    return whitened_log_upper(covmats, whitener, n_jobs=n_jobs, backend=backend)
+
+
+def _riemann_mean_logmaps(X, tol, max_iter, n_jobs, use_torch):
+    """The Newton mean and the log maps at it, wherever the kernel lives.
+
+    The mean moves from ``features.acm_search`` to ``kernels.riemann_mean``
+    (``backend=`` there, ``device=`` before); either is called with one BLAS
+    thread, its ``n_jobs`` threads being the parallelism (threaded BLAS
+    inside small ``eigh`` calls is 12x slower, see :mod:`brainpipe.kernels.spd`).
+    """
+    from ..kernels.spd import one_blas_thread
+
+    with one_blas_thread():
+        try:
+            from ..kernels.riemann_mean import riemann_mean_logmaps
+        except ImportError:
+            from .acm_search import riemann_mean_logmaps
+
+            from ..kernels._backend import cuda_available
+
+            device = ("cuda" if cuda_available() else "cpu") if use_torch else None
+            return riemann_mean_logmaps(X, tol=tol, max_iter=max_iter, n_jobs=n_jobs, device=device)
+        return riemann_mean_logmaps(X, tol=tol, max_iter=max_iter, n_jobs=n_jobs,
+                                    backend="torch" if use_torch else "numpy")
 
 
 class RiemannTangentSpace(TransformerMixin, BaseEstimator):
@@ -75,10 +91,13 @@ class RiemannTangentSpace(TransformerMixin, BaseEstimator):
         Gradient norm at which the mean stops (pyriemann: 1e-8).
     max_iter : int
         Most Newton iterations.
-    n_jobs : int
-        Threads over chunks of matrices in the mean (run with one BLAS thread).
+    n_jobs : int | None
+        Threads over chunks of matrices, in the mean and in ``transform``
+        (-1: all cores). Each thread runs LAPACK with one BLAS thread: on
+        these small matrices that is what makes them fast (see
+        :mod:`brainpipe.kernels.spd`); results do not depend on it.
     backend : {"auto", "numpy", "torch"}
-        ``"torch"``: the mean's eigendecompositions batched on the CUDA device
+        ``"torch"``: the eigendecompositions batched on the CUDA device
         (``"auto"`` picks it when a GPU is present, else numpy/LAPACK).
 
     Attributes
@@ -89,19 +108,17 @@ class RiemannTangentSpace(TransformerMixin, BaseEstimator):
         Eigendecompositions of the training set the mean took.
     """
 
-    def __init__(self, tol=1e-8, max_iter=50, n_jobs=1, backend="auto"):
+    def __init__(self, tol=1e-8, max_iter=50, n_jobs=-1, backend="auto"):
         self.tol = tol
         self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.backend = backend
 
-    def _device(self):
+    def _use_torch(self):
         from ..kernels._backend import cuda_available
 
         check_option("backend", self.backend, ("auto", "numpy", "torch"))
-        if self.backend == "torch" or (self.backend == "auto" and cuda_available()):
-            return "cuda" if cuda_available() else "cpu"
-        return None
+        return self.backend == "torch" or (self.backend == "auto" and cuda_available())
 
     @staticmethod
     def _check(X):
@@ -113,11 +130,8 @@ class RiemannTangentSpace(TransformerMixin, BaseEstimator):
         return X
 
     def _fit(self, X):
-        from .acm_search import riemann_mean_logmaps
-
         X = self._check(X)
-        M, T, info = riemann_mean_logmaps(X, tol=self.tol, max_iter=self.max_iter, n_jobs=self.n_jobs,
-                                          device=self._device())
+        M, T, info = _riemann_mean_logmaps(X, self.tol, self.max_iter, self.n_jobs, self._use_torch())
         self.reference_ = M
         self.n_iter_ = int(info["n_iter"])
         self.n_features_in_ = X.shape[1]
@@ -138,4 +152,12 @@ class RiemannTangentSpace(TransformerMixin, BaseEstimator):
         X = self._check(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} channels, the tangent space was fitted with {self.n_features_in_}.")
-        return tangent_vectors(X, self.reference_)
+        # the whitener is cached against the reference it came from, so a
+        # reference_ set by hand (as acm_search does for pyriemann) still works
+        cached = getattr(self, "_whitener", None)
+        if cached is None or cached[0] is not self.reference_:
+            from ..kernels.spd import invsqrtm
+
+            self._whitener = cached = (self.reference_, invsqrtm(self.reference_))
+        return tangent_vectors(X, self.reference_, n_jobs=self.n_jobs, whitener=cached[1],
+                               backend="torch" if self._use_torch() else "numpy")
