@@ -19,6 +19,12 @@ _LAZY = {
     "evaluate_offline": "offline",
     "make_paradigm": "offline",
     "run_offline": "offline",
+    "AugmentedCovarianceSearchCV": "acm_search",
+    "ContinuousRun": "runs",
+    "load_runs": "runs",
+    "WindowDecoder": "window_decoder",
+    "evaluate_pseudo_online": "online_evaluation",
+    "run_pseudo_online": "pseudo_online",
 }
 
 __all__ = ["itr", "nmcc", "nmcc_scorer", *_LAZY]
