@@ -135,3 +135,28 @@ def test_cuda_mixed_precision_trains():
     _, res = _fit(device="cuda", amp=True)
     assert res.device.startswith("cuda")
     assert res.history[-1]["val_loss"] < res.history[0]["val_loss"]
+
+
+def test_amp_all_on_cpu_uses_bfloat16_where_native_and_still_learns():
+    from brainpipe.models.train import _autocast_mode
+
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    enabled, dtype = _autocast_mode("all", torch.device("cpu"))
+    assert enabled == native and (dtype == torch.bfloat16) == native
+    assert _autocast_mode(True, torch.device("cpu")) == (False, torch.float32)  # CUDA-only by default
+    seen = []
+
+    def step(module, batch):
+        x, y = batch
+        out = module(x)
+        seen.append(out.dtype)
+        loss = torch.mean((out.float() - y) ** 2)
+        return loss, {"mse": loss.detach()}
+
+    torch.manual_seed(123)
+    res = Trainer(max_epochs=12, batch_size=32, lr=0.05, seed=3, progress=False, amp="all").fit(
+        Noisy(), step, list(_data()))
+    assert (torch.bfloat16 in seen) == native
+    assert res.history[-1]["val_loss"] < 0.2 * res.history[0]["val_loss"]
+    with pytest.raises(ValueError, match="amp"):
+        Trainer(amp="fp8", progress=False).fit(Noisy(), _step, list(_data()))

@@ -291,8 +291,10 @@ class DemoVAE(TransformerMixin, BaseEstimator):
         x, d = batch
         x, d = x.float(), d.float()
         n = len(x)
-        z = module.encode(x)
-        y = module.decode(z, d)
+        # under bfloat16 autocast the matmuls run in bfloat16; the losses are
+        # reductions over the batch and are computed in float32
+        z = module.encode(x).float()
+        y = module.decode(z, d).float()
         rec = _rms(x - y)
         cov = _rms(z.T @ z - n * torch.eye(z.shape[1], device=z.device, dtype=z.dtype))
         mean = _rms(z.mean(dim=0))
