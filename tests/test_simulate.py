@@ -424,12 +424,12 @@ def test_output_folder_rules(tmp_path, monkeypatch):
 
     # a crash half-way leaves the previous dataset untouched and no debris
     before = _tree_hash(out)
-    from brainpipe.io.simulate import dataset
+    from brainpipe.io.simulate import writers
 
     def crash(*args, **kwargs):
         raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(dataset, "_write_fmri", crash)
+    monkeypatch.setattr(writers, "write_fmri", crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         simulate_dataset(out, seed=5, **small)
     with pytest.raises(RuntimeError, match="simulated crash"):
