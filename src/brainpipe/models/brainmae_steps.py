@@ -18,11 +18,6 @@ The segment length comes from the TR in the BOLD's JSON sidecar
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -30,129 +25,15 @@ from .._check import check_file, input_error
 from ..io.atomic import all_or_nothing, write_npz, write_sidecar, write_tsv
 from ..io.figures import save_figure
 from ..io.fragments import fragment_item, write_fragment
-from .brainmae import (BrainMAE, baseline_predictions, masked_mse, probe_cv, segment_windows,
-                       similarity_vs_fc)
+from .brainmae import BrainMAE, baseline_predictions, masked_mse, probe_cv, similarity_vs_fc
+from .brainmae_figures import plot_probe, plot_similarity, plot_training
+from .brainmae_inputs import (checkpoint_path, common_tr, fc_features, group_fc, network_order,
+                              read_timeseries, subject_label)
 
 __all__ = ["pretrain_brainmae", "probe_brainmae", "brainmae_subject_figure", "read_timeseries",
            "common_tr", "group_fc", "reconstruction_scores"]
 
 SECTION = "BrainMAE"
-
-
-# -- inputs ---------------------------------------------------------------------
-
-
-def _subject(path):
-    m = re.search(r"sub-([A-Za-z0-9]+)", Path(path).name)
-    if m is None:
-        raise input_error(path, "file name has no sub-<label> entity")
-    return m.group(1)
-
-
-def read_timeseries(paths):
-    """Read ROI time series TSVs (rows = TRs, columns = ROIs).
-
-    Parameters
-    ----------
-    paths : list of path-like
-        One TSV per subject (``sub-<label>`` in the name), same columns in all.
-
-    Returns
-    -------
-    series : list of ndarray, shape (n_times, n_rois) each
-    subjects : list of str
-        Labels without ``sub-``.
-    rois : list of str
-    """
-    series, subjects, rois = [], [], None
-    for p in paths:
-        p = check_file(p, "ROI time series")
-        df = pd.read_csv(p, sep="\t", na_values=["n/a"])
-        if rois is None:
-            rois = list(df.columns)
-        elif list(df.columns) != rois:
-            raise input_error(p, f"has ROI columns that differ from {paths[0]}")
-        x = df.to_numpy(dtype=float)
-        if not np.isfinite(x).all():
-            raise input_error(p, "has missing or infinite values")
-        series.append(x)
-        subjects.append(_subject(p))
-    if not series:
-        raise ValueError("No ROI time series were given.")
-    return series, subjects, rois
-
-
-def common_tr(bold_files):
-    """The repetition time shared by every BOLD run (from the JSON sidecars).
-
-    Raises naming the first file whose TR differs.
-    """
-    from ..fmri._inputs import read_tr
-
-    trs = [read_tr(b) for b in bold_files]
-    if not trs:
-        raise ValueError("No BOLD files were given to read the TR from.")
-    for b, tr in zip(bold_files, trs):
-        if abs(tr - trs[0]) > 1e-6 * trs[0]:
-            raise input_error(b, f"RepetitionTime {tr} s differs from {trs[0]} s of {bold_files[0]}; "
-                                 "BrainMAE segments need one TR")
-    return trs[0]
-
-
-def group_fc(series):
-    """Group FC and covariance of training subjects.
-
-    Parameters
-    ----------
-    series : list of ndarray, shape (n_times, n_rois) each
-
-    Returns
-    -------
-    fc : ndarray, shape (n_rois, n_rois)
-        Mean Pearson correlation over subjects.
-    cov : ndarray, shape (n_rois, n_rois)
-        Ledoit-Wolf covariance of the pooled z-scored series (shrunk, so the
-        conditional-mean baseline stays stable with few TRs).
-    """
-    from sklearn.covariance import LedoitWolf
-
-    z = [(x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0) for x in series]
-    fc = np.mean([np.corrcoef(s.T) for s in z], axis=0)
-    cov = LedoitWolf(assume_centered=True).fit(np.concatenate(z)).covariance_
-    return fc, cov
-
-
-def _fc_features(series):
-    """Fisher-z upper triangles of each subject's Pearson FC, shape (n_subjects, n_edges)."""
-    n = series[0].shape[1]
-    iu = np.triu_indices(n, 1)
-    return np.stack([np.arctanh(np.clip(np.corrcoef(x.T)[iu], -0.999999, 0.999999)) for x in series])
-
-
-def _network_order(rois, atlas_labels):
-    """ROI order grouping networks (when the label table has them) and the boundaries."""
-    if atlas_labels is None:
-        return np.arange(len(rois)), []
-    from ..fmri._inputs import read_atlas_labels
-
-    labels = read_atlas_labels(atlas_labels)
-    net = dict(zip(labels["name"].astype(str), labels["network"].astype(str)))
-    nets = [net.get(r, "") for r in rois]
-    if not any(nets):
-        return np.arange(len(rois)), []
-    order = np.array(sorted(range(len(rois)), key=lambda i: (nets[i], i)))
-    sorted_nets = [nets[i] for i in order]
-    bounds = [i for i in range(1, len(order)) if sorted_nets[i] != sorted_nets[i - 1]]
-    return order, bounds
-
-
-def _checkpoint_path(checkpoint_dir, out_model, params):
-    """Resumable checkpoint named after a hash of the run's settings and inputs,
-    so a changed configuration never resumes from a stale one."""
-    key = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    out_model = Path(out_model)
-    folder = out_model.parent if checkpoint_dir is None else Path(checkpoint_dir)
-    return folder / f".{out_model.name}.{key}.ckpt"
 
 
 # -- pretraining ------------------------------------------------------------------
@@ -212,13 +93,13 @@ def pretrain_brainmae(timeseries_tsvs, bold_files, out_model, *, out_training_ts
     if len(bold_files) != len(series):
         raise ValueError(f"{len(bold_files)} BOLD files were given for {len(series)} time series.")
     for b, s in zip(bold_files, subjects):
-        if _subject(b) != s:
+        if subject_label(b) != s:
             raise input_error(b, f"is not the BOLD of sub-{s} (the time series are in the same order)")
     tr = common_tr(bold_files)
     if len(series) < 2:
         raise ValueError("BrainMAE pretraining needs at least 2 subjects (one is held out).")
 
-    ckpt = _checkpoint_path(checkpoint_dir, out_model, {"params": params, "subjects": subjects, "tr": tr,
+    ckpt = checkpoint_path(checkpoint_dir, out_model, {"params": params, "subjects": subjects, "tr": tr,
                                                         "shape": [x.shape for x in series]})
     est = BrainMAE(tr=tr, progress=progress, checkpoint=ckpt, metrics_tsv=out_training_tsv, **params)
     with all_or_nothing(out_model, out_training_tsv, out_reconstruction_tsv, out_similarity_tsv,
@@ -269,10 +150,10 @@ def pretrain_brainmae(timeseries_tsvs, bold_files, out_model, *, out_training_ts
                       similarity=sim, attention=att if att is not None else np.full_like(sim, np.nan),
                       fc=fc, rois=np.asarray(rois))
         if figure_training is not None:
-            _plot_training(est.history_, figure_training)
+            plot_training(est.history_, figure_training)
         if figure_similarity is not None:
-            order, bounds = _network_order(rois, atlas_labels)
-            _plot_similarity(fc, sim, att, sim_table, order, bounds, figure_similarity)
+            order, bounds = network_order(rois, atlas_labels)
+            plot_similarity(fc, sim, att, sim_table, order, bounds, figure_similarity)
         if fragment is not None:
             fmt = lambda v: f"{v:.4g}"  # noqa: E731
             items = []
@@ -327,60 +208,6 @@ def reconstruction_scores(est, series, fc, cov, seed=0):
     table["ratio_to_roi_mean"] = table["masked_mse"] / scores["roi_mean"]
     table["n_windows"] = len(wins)
     return table, (wins, mask, recon)
-
-
-def _plot_training(history, path):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 3.6))
-    ax1, ax2 = fig.subplots(1, 2)
-    ep = history["epoch"] + 1
-    ax1.plot(ep, history["train_loss"], label="train")
-    if history["val_loss"].notna().any():
-        ax1.plot(ep, history["val_loss"], label="held-out subjects")
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("loss (0.75 masked + 0.25 visible MSE)")
-    ax1.legend()
-    for col, lab in (("train_masked_mse", "train masked"), ("val_masked_mse", "held-out masked"),
-                     ("train_visible_mse", "train visible"), ("val_visible_mse", "held-out visible")):
-        if col in history:
-            ax2.plot(ep, history[col], label=lab, ls="-" if "masked" in col else "--")
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("MSE (z-scored signal)")
-    ax2.legend(fontsize=8)
-    fig.suptitle("BrainMAE pretraining")
-    return save_figure(fig, path)
-
-
-def _plot_similarity(fc, sim, att, table, order, bounds, path):
-    from matplotlib.figure import Figure
-
-    mats = [("group FC (Pearson r)", fc), ("ROI-embedding cosine similarity", sim)]
-    if att is not None:
-        mats.append(("encoder attention (mean of blocks, heads)", att))
-    fig = Figure(figsize=(4.6 * len(mats), 4.4))
-    axes = fig.subplots(1, len(mats))
-    rs = dict(zip(table["matrix"], table["pearson_r"]))
-    ps = dict(zip(table["matrix"], table["p_value"]))
-    for ax, (title, m), key in zip(axes, mats, [None, "embedding_cosine", "encoder_attention"]):
-        m = np.array(m, dtype=float)[np.ix_(order, order)]
-        off = m[~np.eye(len(m), dtype=bool)]
-        if key == "encoder_attention":
-            np.fill_diagonal(m, np.nan)
-            im = ax.imshow(m, cmap="viridis", vmin=0, vmax=np.nanpercentile(off, 99))
-        else:
-            lim = np.percentile(np.abs(off), 99) or 1.0
-            im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
-        for b in bounds:
-            ax.axhline(b - 0.5, color="k", lw=0.4)
-            ax.axvline(b - 0.5, color="k", lw=0.4)
-        if key is not None:
-            title += f"\nr with FC = {rs[key]:.2f} (p = {ps[key]:.3g})"
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    return save_figure(fig, path)
 
 
 # -- probe ------------------------------------------------------------------------
@@ -444,7 +271,7 @@ def probe_brainmae(model, timeseries_tsvs, participants_tsv, out_tsv, *, out_pre
     rnd.n_rois_, rnd.segment_len_ = est.n_rois_, est.segment_len_
     rnd.module_ = rnd.build_module(est.n_rois_, est.segment_len_).eval()
     features = {"brainmae": est.transform(series), "random_init": rnd.transform(series),
-                "fc_ridge": _fc_features(series)}
+                "fc_ridge": fc_features(series)}
 
     rows, preds = [], []
     for target in targets:
@@ -486,7 +313,7 @@ def probe_brainmae(model, timeseries_tsvs, participants_tsv, out_tsv, *, out_pre
             write_tsv(out_predictions_tsv, pd.concat(preds, ignore_index=True))
             write_sidecar(out_predictions_tsv, sources, **meta)
         if figure is not None:
-            _plot_probe(results, figure)
+            plot_probe(results, figure)
         if fragment is not None:
             html = results[["target", "method", "model", "scoring", "score", "score_sd", "p_value"]].to_html(
                 index=False, float_format=lambda v: f"{v:.3g}")
@@ -498,22 +325,6 @@ def probe_brainmae(model, timeseries_tsvs, participants_tsv, out_tsv, *, out_pre
                             f"whiskers: SD over folds; p from {n_permutations} label permutations."))
             write_fragment(fragment, SECTION, items, order=61)
     return results
-
-
-def _plot_probe(results, path):
-    from matplotlib.figure import Figure
-
-    tgts = list(dict.fromkeys(results["target"]))
-    fig = Figure(figsize=(4.2 * len(tgts), 3.6))
-    axes = np.atleast_1d(fig.subplots(1, len(tgts)))
-    for ax, t in zip(axes, tgts):
-        sub = results[results["target"] == t]
-        ax.bar(sub["method"], sub["score"], yerr=sub["score_sd"], color=["tab:blue", "0.6", "tab:orange"][:len(sub)],
-               capsize=3)
-        ax.axhline(0.0 if sub["scoring"].iloc[0] == "r2" else 0.5, color="k", lw=0.8, ls=":")
-        ax.set_title(f"{t} ({sub['scoring'].iloc[0]})")
-        ax.tick_params(axis="x", labelrotation=20)
-    return save_figure(fig, path)
 
 
 # -- per subject ------------------------------------------------------------------
