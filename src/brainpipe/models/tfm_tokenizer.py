@@ -84,14 +84,15 @@ unused (the tokenizer has no head; see
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .._check import check_positive_int
+from .tfm_layers import EMAVectorQuantizer, conv_block, transformer
+from .tfm_objective import MaskedViewsObjective, perplexity, tokenizer_step
+from .tfm_signal import percentile_scale, resample_fft, stft_magnitude
 
 __all__ = [
     "TFMTokenizer",
@@ -123,200 +124,10 @@ PAPER_SIZE = {
 #: codebook included: about 1.2 M (the issue's figure).
 OFFICIAL_PARAMETERS = 1.2e6
 
-_FORMAT = "brainpipe-tfm-tokenizer"
-_FORMAT_VERSION = 1
 
 
-# ---------------------------------------------------------------------------
-# preprocessing functions (torch, differentiable, batched)
-# ---------------------------------------------------------------------------
 
-
-def resample_fft(x, n_out):
-    """Resample the last axis to ``n_out`` samples by FFT (``scipy.signal.resample``).
-
-    Parameters
-    ----------
-    x : torch.Tensor, shape (..., n_times)
-        Real signal.
-    n_out : int
-        Samples after resampling.
-
-    Returns
-    -------
-    y : torch.Tensor, shape (..., n_out)
-    """
-    n_in = x.shape[-1]
-    n_out = int(n_out)
-    if n_out == n_in:
-        return x
-    m = min(n_in, n_out)
-    spec = torch.fft.rfft(x, dim=-1)[..., : m // 2 + 1]
-    if m % 2 == 0:
-        # the unpaired bin at m // 2: folded in (down) or split (up), as scipy does
-        factor = torch.ones(m // 2 + 1, dtype=x.dtype, device=x.device)
-        factor[m // 2] = 2.0 if n_out < n_in else 0.5
-        spec = spec * factor
-    return torch.fft.irfft(spec, n=n_out, dim=-1) * (n_out / n_in)
-
-
-def percentile_scale(x, q=0.95, eps=1e-8):
-    """Divide each row by the ``q`` quantile of its absolute values (linear interpolation).
-
-    Parameters
-    ----------
-    x : torch.Tensor, shape (..., n_times)
-
-    Returns
-    -------
-    scaled : torch.Tensor, shape (..., n_times)
-    """
-    scale = torch.quantile(x.abs(), float(q), dim=-1, keepdim=True)
-    return x / (scale + eps)
-
-
-def stft_magnitude(x, n_fft=200, hop_length=100, n_bins=None):
-    """Magnitude STFT with the tokenizer's settings.
-
-    Periodic Hann window of ``n_fft`` samples, ``center=False``, one-sided,
-    no normalisation (``torch.stft``); equals ``|scipy.signal.stft(x,
-    nperseg=n_fft, noverlap=n_fft - hop_length, boundary=None,
-    padded=False)| * window.sum()``.
-
-    Parameters
-    ----------
-    x : torch.Tensor, shape (n_signals, n_times)
-    n_fft, hop_length : int
-    n_bins : int | None
-        Keep the first bins (``n_fft // 2`` by default: drops Nyquist).
-
-    Returns
-    -------
-    mag : torch.Tensor, shape (n_signals, n_bins, n_frames)
-        ``n_frames = 1 + (n_times - n_fft) // hop_length``.
-    """
-    if x.shape[-1] < n_fft:
-        raise ValueError(
-            f"The signal has {x.shape[-1]} samples, fewer than n_fft={n_fft}: the tokenizer "
-            "needs at least one 1 s frame (n_times >= sfreq)."
-        )
-    n_bins = n_fft // 2 if n_bins is None else int(n_bins)
-    window = torch.hann_window(n_fft, dtype=x.dtype, device=x.device)
-    spec = torch.stft(x, n_fft=n_fft, hop_length=hop_length, win_length=n_fft, window=window,
-                      center=False, onesided=True, return_complex=True)
-    return spec.abs()[:, :n_bins, :]
-
-
-# ---------------------------------------------------------------------------
-# building blocks
-# ---------------------------------------------------------------------------
-
-
-def _transformer(dim, n_heads, depth, dropout):
-    if depth == 0:
-        return nn.Identity()
-    layer = nn.TransformerEncoderLayer(
-        d_model=dim, nhead=n_heads, dim_feedforward=4 * dim, dropout=dropout,
-        activation="gelu", batch_first=True, norm_first=True,
-    )
-    return nn.TransformerEncoder(layer, num_layers=depth, enable_nested_tensor=False)
-
-
-def _conv_block(c_in, c_out, kernel, stride, groups_of=4):
-    return [nn.Conv1d(c_in, c_out, kernel_size=kernel, stride=stride), nn.GELU(),
-            nn.GroupNorm(max(1, c_out // groups_of), c_out)]
-
-
-class EMAVectorQuantizer(nn.Module):
-    """Nearest-code quantiser whose codebook follows an exponential moving average.
-
-    At every training forward, with one-hot assignments ``E`` (n, K) of the
-    inputs ``z`` (n, D)::
-
-        N  <- decay * N  + (1 - decay) * E.sum(0)
-        M  <- decay * M  + (1 - decay) * E.T @ z
-        Ns  = (N + eps) / (N.sum() + K * eps) * N.sum()      (Laplace smoothing)
-        codebook = M / Ns[:, None]
-
-    Parameters
-    ----------
-    codebook_size : int
-        Number of codes K.
-    dim : int
-        Code dimension D.
-    decay : float
-        EMA decay.
-    eps : float
-        Laplace smoothing of the cluster sizes.
-    dead_code_threshold : float
-        After each update, codes whose EMA cluster size is below this are
-        re-seeded from random rows of the current batch (drawn with the
-        global torch generator); 0 disables it (the official behaviour).
-
-    The codebook starts as U(-1/K, 1/K), as in the official code.
-    """
-
-    def __init__(self, codebook_size, dim, decay=0.99, eps=1e-5, dead_code_threshold=0.0):
-        super().__init__()
-        self.codebook_size = check_positive_int(codebook_size, "codebook_size")
-        self.dim = check_positive_int(dim, "dim")
-        self.decay = float(decay)
-        self.eps = float(eps)
-        self.dead_code_threshold = float(dead_code_threshold)
-        k = self.codebook_size
-        codebook = torch.empty(k, dim).uniform_(-1.0 / k, 1.0 / k)
-        self.register_buffer("codebook", codebook)
-        self.register_buffer("cluster_size", torch.zeros(k))
-        self.register_buffer("ema_w", codebook.clone())
-
-    def assign(self, flat):
-        """Index of the nearest code of each row of ``flat`` (n, D) -> (n,)."""
-        cb = self.codebook.to(flat.dtype)
-        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ cb.t() + cb.pow(2).sum(1)[None, :]
-        return dist.argmin(dim=1)
-
-    @torch.no_grad()
-    def ema_update(self, flat, indices):
-        """One EMA step of the codebook from rows ``flat`` (n, D) assigned to ``indices`` (n,)."""
-        flat = flat.detach().float()
-        onehot = F.one_hot(indices, self.codebook_size).to(flat.dtype)
-        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
-        self.ema_w.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
-        n = self.cluster_size.sum()
-        smoothed = (self.cluster_size + self.eps) / (n + self.codebook_size * self.eps) * n
-        self.codebook.copy_(self.ema_w / smoothed[:, None])
-        if self.dead_code_threshold > 0:
-            dead = self.cluster_size < self.dead_code_threshold
-            n_dead = int(dead.sum())
-            if n_dead:
-                rows = flat[torch.randint(len(flat), (n_dead,), device="cpu").to(flat.device)]
-                self.codebook[dead] = rows
-                self.ema_w[dead] = rows * self.dead_code_threshold
-                self.cluster_size[dead] = self.dead_code_threshold
-
-    def forward(self, z):
-        """Quantise ``z`` of shape (..., D).
-
-        Returns
-        -------
-        quantized : torch.Tensor, shape (..., D)
-            The nearest codes (no gradient).
-        indices : torch.Tensor of int64, shape (...)
-        """
-        flat = z.reshape(-1, self.dim)
-        indices = self.assign(flat.detach())
-        quantized = self.codebook[indices].to(z.dtype)
-        if self.training:
-            self.ema_update(flat, indices)
-        return quantized.view_as(z), indices.view(z.shape[:-1])
-
-
-# ---------------------------------------------------------------------------
-# the tokenizer
-# ---------------------------------------------------------------------------
-
-
-class TFMTokenizer(nn.Module):
+class TFMTokenizer(MaskedViewsObjective, nn.Module):
     """Time-frequency motif tokenizer of single-channel EEG (Pradeepkumar et al.).
 
     Parameters
@@ -432,19 +243,19 @@ class TFMTokenizer(nn.Module):
             raise ValueError(f"emb_size / 2 = {half} must be a multiple of {n_groups} aggregated positions.")
 
         self.freq_patch_embedding = nn.Sequential(
-            *_conv_block(1, e, p, p), *_conv_block(e, e, 1, 1), *_conv_block(e, e, 1, 1)
+            *conv_block(1, e, p, p), *conv_block(e, e, 1, 1), *conv_block(e, e, 1, 1)
         )
-        self.freq_encoder = _transformer(e, n_heads, freq_depth, dropout)
+        self.freq_encoder = transformer(e, n_heads, freq_depth, dropout)
         self.freq_aggregate = nn.Conv1d(e, half // n_groups, kernel_size=p, stride=p)
         self.freq_gate = nn.Conv1d(e, half // n_groups, kernel_size=p, stride=p)
         self.time_patch_embedding = nn.Sequential(
-            *_conv_block(1, e, self.n_fft, self.hop_length), *_conv_block(e, e, 1, 1),
-            *_conv_block(e, half, 1, 1)
+            *conv_block(1, e, self.n_fft, self.hop_length), *conv_block(e, e, 1, 1),
+            *conv_block(e, half, 1, 1)
         )
-        self.temporal_encoder = _transformer(e, n_heads, time_depth, dropout)
+        self.temporal_encoder = transformer(e, n_heads, time_depth, dropout)
         self.quantizer = EMAVectorQuantizer(self.codebook_size, e, decay=decay, eps=eps,
                                             dead_code_threshold=dead_code_threshold)
-        self.decoder_transformer = _transformer(e, n_heads, decoder_depth, dropout)
+        self.decoder_transformer = transformer(e, n_heads, decoder_depth, dropout)
         self.decoder = nn.Sequential(nn.Linear(e, e), nn.Tanh(), nn.Linear(e, self.n_freq))
 
     # -- configuration ---------------------------------------------------------
@@ -567,31 +378,6 @@ class TFMTokenizer(nn.Module):
         q_st = z + (q - z).detach()
         return q_st, indices, q
 
-    def vq_loss(self, z, q_st):
-        """``codebook + beta * commitment`` in the official form (see the module notes)."""
-        commitment = torch.mean((q_st.detach() - z) ** 2)
-        codebook = torch.mean((q_st - z.detach()) ** 2)
-        return codebook + self.beta * commitment
-
-    def masks(self, n, n_frames, device=None):
-        """Keep-masks of the two views, shape (n, n_freq, n_frames), bool.
-
-        Per row: ``freq_mask_ratio`` of the ``n_freq / n_freq_patch`` bands
-        and ``time_mask_ratio`` of the frames are masked; view 1 keeps the
-        cells in a kept band *and* a kept frame, view 2 the complement.
-        Drawn from the global torch generator.
-        """
-        n_bands = self.n_freq // self.n_freq_patch
-        k_f = int(n_bands * self.freq_mask_ratio)
-        k_t = int(n_frames * self.time_mask_ratio)
-        band_rank = torch.rand(n, n_bands).argsort(dim=1).argsort(dim=1)
-        frame_rank = torch.rand(n, n_frames).argsort(dim=1).argsort(dim=1)
-        band_keep = (band_rank >= k_f).repeat_interleave(self.n_freq_patch, dim=1)
-        frame_keep = frame_rank >= k_t
-        keep = band_keep[:, :, None] & frame_keep[:, None, :]
-        keep = keep.to(device) if device is not None else keep
-        return keep, ~keep
-
     # -- public API --------------------------------------------------------------
 
     def forward(self, x, sfreq=None):
@@ -616,206 +402,6 @@ class TFMTokenizer(nn.Module):
 
     tokenize = forward
 
-    def reconstruct(self, x, sfreq=None, keep=None):
-        """Target spectrogram and its reconstruction from the tokens.
 
-        Parameters
-        ----------
-        x : torch.Tensor, shape (batch, n_chans, n_times)
-        keep : torch.Tensor of bool, shape (batch * n_chans, n_freq, n_frames) | None
-            Mask the input spectrogram with it first (training views).
-
-        Returns
-        -------
-        spec, recon : torch.Tensor, shape (batch * n_chans, n_freq, n_frames)
-        indices : torch.Tensor of int64, shape (batch * n_chans, n_frames)
-        """
-        wave, spec = self.prepare(x, sfreq)
-        inp = spec if keep is None else spec * keep
-        q_st, indices, _ = self.quantize(self.encode(inp, wave))
-        return spec, self.decode(q_st), indices
-
-    def loss(self, x, sfreq=None):
-        """Training loss ``MSE + MSE_sym + VQ + VQ_sym`` of one batch, and its parts.
-
-        Parameters
-        ----------
-        x : torch.Tensor, shape (batch, n_chans, n_times) or (batch, n_times)
-
-        Returns
-        -------
-        loss : torch.Tensor (scalar)
-        metrics : dict of str to float
-            ``recon``, ``recon_sym``, ``vq``, ``vq_sym``, ``masked_mse``
-            (error on the masked cells of view 1), ``perplexity`` and
-            ``codes_used`` of the batch's tokens.
-        """
-        wave, spec = self.prepare(x, sfreq)
-        keep, keep_sym = self.masks(spec.shape[0], spec.shape[2], spec.device)
-        out = {}
-        total = 0.0
-        all_idx = []
-        for name, k in (("", keep), ("_sym", keep_sym)):
-            z = self.encode(spec * k, wave)
-            q_st, idx, _ = self.quantize(z)
-            recon = self.decode(q_st)
-            mse = torch.mean((recon - spec) ** 2)
-            vq = self.vq_loss(z, q_st)
-            total = total + mse + vq
-            out["recon" + name] = mse.detach()
-            out["vq" + name] = vq.detach()
-            if name == "":
-                masked = ~k
-                out["masked_mse"] = ((recon - spec) ** 2)[masked].mean().detach() if masked.any() \
-                    else torch.zeros(())
-            all_idx.append(idx.reshape(-1))
-        counts = torch.bincount(torch.cat(all_idx), minlength=self.codebook_size).float()
-        out["perplexity"] = perplexity(counts)
-        out["codes_used"] = float((counts > 0).sum())
-        return total, out
-
-
-def perplexity(counts):
-    """``exp(entropy)`` of token counts (1 = one code, K = uniform use)."""
-    counts = torch.as_tensor(counts, dtype=torch.float64)
-    p = counts / counts.sum().clamp_min(1)
-    p = p[p > 0]
-    return float(torch.exp(-(p * p.log()).sum()))
-
-
-def tokenizer_step(module, batch):
-    """Step function of :class:`~brainpipe.models.train.Trainer` for :class:`TFMTokenizer`.
-
-    ``batch`` is ``(x,)`` with ``x`` of shape (n, n_chans, n_times) or (n, n_times)
-    at ``module.sfreq``.
-    """
-    return module.loss(batch[0])
-
-
-# ---------------------------------------------------------------------------
-# training and files
-# ---------------------------------------------------------------------------
-
-
-def train_tokenizer(X, sfreq, model_params=None, trainer_params=None, init_bias=True):
-    """Train a tokenizer on single-channel signals with the shared loop.
-
-    Parameters
-    ----------
-    X : ndarray, shape (n_signals, n_times) or (n_epochs, n_chans, n_times)
-        Windows or epochs; every channel becomes one training row (the model
-        is single-channel).
-    sfreq : float
-        Sampling frequency of ``X``.
-    model_params : dict | None
-        :class:`TFMTokenizer` arguments (``sfreq`` and ``n_times`` are set here).
-    trainer_params : dict | None
-        :class:`~brainpipe.models.train.Trainer` arguments.
-    init_bias : bool
-        Start the decoder's output bias at the mean training spectrum
-        (:meth:`TFMTokenizer.init_decoder_bias`); False keeps the official
-        zero-mean start.
-
-    Returns
-    -------
-    model : TFMTokenizer
-        Trained, in eval mode, on the CPU.
-    result : brainpipe.models.train.TrainResult
-    """
-    from .train import Trainer
-
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim == 3:
-        X = X.reshape(-1, X.shape[-1])
-    if X.ndim != 2 or len(X) < 2:
-        raise ValueError(f"X must be (n_signals, n_times) or (n_epochs, n_chans, n_times) "
-                         f"with >= 2 signals, got shape {X.shape}.")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or infinite values.")
-    params = dict(model_params or {})
-    params.update(sfreq=float(sfreq), n_times=int(X.shape[-1]), n_chans=1)
-    tp = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-5, "desc": "TFM tokenizer"}
-    tp.update(trainer_params or {})
-    torch.manual_seed(int(tp.get("seed", 0)))  # the initial weights come from the seed too
-    model = TFMTokenizer(**params)
-    if init_bias:
-        model.init_decoder_bias(X[:, None, :])
-    result = Trainer(**tp).fit(model, tokenizer_step, [X[:, None, :]])
-    return model.cpu().eval(), result
-
-
-def save_tokenizer(model, path, **extra):
-    """Write a tokenizer (constructor arguments + weights) atomically.
-
-    The file is read back by :func:`load_tokenizer` with
-    ``torch.load(weights_only=True)``; ``extra`` (JSON-like values: numbers,
-    strings, lists, dicts) is stored beside it.
-    """
-    from ..io.atomic import atomic_path
-
-    state = {
-        "format": _FORMAT,
-        "version": _FORMAT_VERSION,
-        "config": model.get_config(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "extra": extra,
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-    return Path(path)
-
-
-def load_tokenizer(path, map_location="cpu", return_extra=False):
-    """Read a tokenizer written by :func:`save_tokenizer` (weights only, no pickled code).
-
-    Returns
-    -------
-    model : TFMTokenizer
-        In eval mode.
-    extra : dict
-        Only with ``return_extra=True``.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"TFM tokenizer file {path} does not exist.")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise ValueError(f"Cannot read the TFM tokenizer file {path}: {err}") from err
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise ValueError(f"{path} is not a brainpipe TFM tokenizer file (format {_FORMAT!r}).")
-    model = TFMTokenizer(**state["config"])
-    model.load_state_dict(state["state_dict"])
-    model.eval()
-    return (model, state.get("extra", {})) if return_extra else model
-
-
-def tokenize_array(model, X, sfreq=None, batch_size=256, device=None):
-    """Tokens of epochs as a numpy array, without gradients.
-
-    Parameters
-    ----------
-    model : TFMTokenizer
-    X : ndarray, shape (n_epochs, n_chans, n_times)
-    sfreq : float | None
-        Sampling frequency of ``X`` (default the model's).
-    batch_size : int
-        Epochs per forward.
-
-    Returns
-    -------
-    tokens : ndarray of int64, shape (n_epochs, n_chans, n_frames)
-    """
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 3:
-        raise ValueError(f"X must be (n_epochs, n_chans, n_times), got shape {X.shape}.")
-    device = next(model.parameters()).device if device is None else torch.device(device)
-    was_training = model.training
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for b0 in range(0, len(X), int(batch_size)):
-            xb = torch.from_numpy(X[b0 : b0 + int(batch_size)]).to(device)
-            out.append(model(xb, sfreq=sfreq).cpu().numpy())
-    model.train(was_training)
-    return np.concatenate(out) if out else np.zeros((0, X.shape[1], 0), dtype=np.int64)
+# the training loop and the files (they import this module's class lazily)
+from .tfm_training import load_tokenizer, save_tokenizer, tokenize_array, train_tokenizer  # noqa: E402

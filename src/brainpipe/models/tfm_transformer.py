@@ -42,7 +42,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._check import check_positive_int
-from .tfm_tokenizer import _transformer, load_tokenizer, tokenize_array, train_tokenizer
+from .tfm_layers import transformer as _transformer
+from .tfm_tokenizer import load_tokenizer, tokenize_array, train_tokenizer
 
 __all__ = ["TokenTransformer", "TFMTransformerClassifier", "sinusoidal_positions"]
 
