@@ -12,7 +12,7 @@ rule bci_offline:
         tokenizer=tfm_tokenizer_offline,
     output:
         tsv=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-offline_scores.tsv"),
-        fragment=figure("{sub}", "desc-offline_fragment.json"),
+        fragment=subject_fragment("{sub}", "offline"),
     log:
         str(LOGS / "bci_offline/sub-{sub}.log"),
     benchmark:
@@ -39,7 +39,7 @@ rule bci_pseudo_online:
         tokenizer=tfm_tokenizer_pseudo_online,
     output:
         tsv=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv"),
-        fragment=figure("{sub}", "desc-pseudoonline_fragment.json"),
+        fragment=subject_fragment("{sub}", "pseudoonline"),
     log:
         str(LOGS / "bci_pseudo_online/sub-{sub}.log"),
     benchmark:
@@ -63,7 +63,7 @@ rule bci_pseudo_online_group:
     output:
         tsv=str(RES / f"group/eeg/task-{EEG_TASK}_desc-pseudoonline_stats.tsv"),
         figure=str(RES / f"group/figures/task-{EEG_TASK}_desc-pseudoonline_scores.png"),
-        fragment=str(RES / "group/figures/desc-pseudoonline_fragment.json"),
+        fragment=group_fragment("pseudoonline"),
     log:
         str(LOGS / "bci_pseudo_online_group/group.log"),
     benchmark:

@@ -5,6 +5,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from brainpipe.io.derivatives import fragment_name, stat_label
 from brainpipe.io.layout import discover, entities, entity_key
 from brainpipe.io.validate.plan import bci_skips, possible_evaluations, prediction_skips
 
@@ -315,17 +316,6 @@ def fmri_out(sub, tail):
     return str(RES / f"sub-{sub}/func/sub-{sub}_task-{FMRI_TASK}_atlas-{ATLAS}_{tail}")
 
 
-def stat_label(kind):
-    """XCP-D's stat- entity of a nilearn connectivity kind."""
-    return {
-        "correlation": "pearsoncorrelation",
-        "partial correlation": "partialcorrelation",
-        "covariance": "covariance",
-        "precision": "precision",
-        "tangent": "tangent",
-    }[kind]
-
-
 FC_KINDS = config["fmri"]["connectivity"]["kinds"]
 FC_STATS = [stat_label(k) for k in FC_KINDS]
 
@@ -346,30 +336,40 @@ def figure(sub, name):
     return str(RES / f"sub-{sub}/figures/sub-{sub}_{name}")
 
 
+def subject_fragment(sub, desc, prefix=None):
+    """A subject fragment's path; the names are brainpipe.io.derivatives.FRAGMENTS."""
+    return figure(sub, fragment_name("subject", desc, prefix))
+
+
+def group_fragment(desc):
+    """A group fragment's path; the names are brainpipe.io.derivatives.FRAGMENTS."""
+    return str(RES / "group/figures" / fragment_name("group", desc))
+
+
 def subject_fragments(sub):
     """Every fragment the stages write for one subject, in any order."""
     frags = []
     for ses in eeg_sessions(sub):
         for run in eeg_runs(sub, ses):
-            frags.append(figure(sub, f"{run}_desc-eeg_fragment.json"))
-        frags.append(figure(sub, f"{ses}_desc-eegcov_fragment.json"))
+            frags.append(subject_fragment(sub, "eeg", run))
+        frags.append(subject_fragment(sub, "eegcov", ses))
     if bci_enabled("offline", sub):
-        frags.append(figure(sub, "desc-offline_fragment.json"))
+        frags.append(subject_fragment(sub, "offline"))
     if bci_enabled("pseudo_online", sub):
-        frags.append(figure(sub, "desc-pseudoonline_fragment.json"))
+        frags.append(subject_fragment(sub, "pseudoonline"))
     if sub in BOLD:
-        frags.append(figure(sub, "desc-fmri_fragment.json"))
-        frags.append(figure(sub, "desc-fc_fragment.json"))
+        frags.append(subject_fragment(sub, "fmri"))
+        frags.append(subject_fragment(sub, "fc"))
         if FMRI["graph"]["enabled"]:
-            frags.append(figure(sub, "desc-graph_fragment.json"))
+            frags.append(subject_fragment(sub, "graph"))
     if sub in T1W:
-        frags.append(figure(sub, "desc-mri_fragment.json"))
+        frags.append(subject_fragment(sub, "mri"))
     # -- subject fragments: demovae --
     if sub in BOLD and demovae_enabled():
-        frags.append(figure(sub, "desc-demovae_fragment.json"))
+        frags.append(subject_fragment(sub, "demovae"))
     # -- subject fragments: brainmae --
     if sub in BOLD and BRAINMAE_ENABLED:  # BRAINMAE_ENABLED: models_brainmae.smk
-        frags.append(figure(sub, "desc-brainmae_fragment.json"))
+        frags.append(subject_fragment(sub, "brainmae"))
     # -- subject fragments: tfm --
     return frags
 
@@ -477,7 +477,7 @@ def demovae_subject_figures(wildcards=None):
 
 
 def demovae_subject_fragments(wildcards=None):
-    return [figure(sub, "desc-demovae_fragment.json") for sub in sorted(BOLD)]
+    return [subject_fragment(sub, "demovae") for sub in sorted(BOLD)]
 
 
 def harmonized_relmats(wildcards=None):
@@ -498,25 +498,24 @@ def group_fragments():
     """Fragments of the group report (group-level stages only)."""
     frags = []
     if len(BOLD) > 1 and config["fmri"]["connectivity"]["tangent"]:
-        frags.append(str(RES / "group/figures/desc-tangent_fragment.json"))
+        frags.append(group_fragment("tangent"))
     if len(BOLD) > 1 and FMRI["dynamic"]["enabled"]:
-        frags.append(str(RES / "group/figures/desc-dynamic_fragment.json"))
+        frags.append(group_fragment("dynamic"))
     if len(BOLD) > 2 and FMRI["prediction"]["enabled"] and not PREDICTION_SKIPS:
-        frags.append(str(RES / "group/figures/desc-prediction_fragment.json"))
+        frags.append(group_fragment("prediction"))
     if len(pseudo_online_subjects()) > 1:
-        frags.append(str(RES / "group/figures/desc-pseudoonline_fragment.json"))
+        frags.append(group_fragment("pseudoonline"))
     # -- group fragments: demovae --
     if demovae_enabled():
-        frags += [str(RES / f"group/figures/desc-{name}_fragment.json")
+        frags += [group_fragment(name)
                   for name in ("demovae", "demovaesynth", "demovaeharmonize", "predictionharmonized")
                   if name != "predictionharmonized" or not PREDICTION_SKIPS]
     # -- group fragments: brainmae --
     if BRAINMAE_ENABLED:
-        frags += [str(RES / "group/figures/desc-brainmae_fragment.json"),
-                  str(RES / "group/figures/desc-brainmaeprobe_fragment.json")]
+        frags += [group_fragment("brainmae"), group_fragment("brainmaeprobe")]
     # -- group fragments: tfm --
     if tfm_enabled():
-        frags.append(str(RES / "group/figures/desc-tfm_fragment.json"))
+        frags.append(group_fragment("tfm"))
     return frags
 
 

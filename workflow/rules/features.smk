@@ -9,7 +9,7 @@ rule eeg_covariances:
         runs=session_preproc_runs,
     output:
         npz=eeg_session_out("{sub}", "{seskey}", "desc-cov_features.npz"),
-        fragment=figure("{sub}", "{seskey}_desc-eegcov_fragment.json"),
+        fragment=subject_fragment("{sub}", "eegcov", "{seskey}"),
     log:
         str(LOGS / "eeg_covariances/sub-{sub}_{seskey}.log"),
     benchmark:
@@ -33,7 +33,7 @@ rule fmri_connectivity:
     output:
         relmats=expand(fmri_out("{{sub}}", "stat-{stat}_relmat.tsv"), stat=FC_STATS),
         figure=figure("{sub}", "desc-fc_relmat.png"),
-        fragment=figure("{sub}", "desc-fc_fragment.json"),
+        fragment=subject_fragment("{sub}", "fc"),
     log:
         str(LOGS / "fmri_connectivity/sub-{sub}.log"),
     benchmark:
@@ -58,7 +58,7 @@ rule fmri_tangent:
         group=str(RES / f"group/func/task-{FMRI_TASK}_atlas-{ATLAS}_stat-tangent_relmat.tsv"),
         relmats=[fmri_out(sub, "stat-tangent_relmat.tsv") for sub in sorted(BOLD)],
         figure=str(RES / f"group/figures/task-{FMRI_TASK}_atlas-{ATLAS}_stat-tangent_relmat.png"),
-        fragment=str(RES / "group/figures/desc-tangent_fragment.json"),
+        fragment=group_fragment("tangent"),
     log:
         str(LOGS / "fmri_tangent/group.log"),
     benchmark:
@@ -81,7 +81,7 @@ rule fmri_graph:
         nodes=fmri_out("{sub}", "desc-graph_nodes.tsv"),
         network=fmri_out("{sub}", "desc-graph_network.tsv"),
         figure=figure("{sub}", "desc-graph_nodes.png"),
-        fragment=figure("{sub}", "desc-graph_fragment.json"),
+        fragment=subject_fragment("{sub}", "graph"),
     log:
         str(LOGS / "fmri_graph/sub-{sub}.log"),
     benchmark:
@@ -104,7 +104,7 @@ rule fmri_dynamic:
         metrics=group_out("func", "desc-dfc_metrics.tsv"),
         labels=group_out("func", "desc-dfc_labels.tsv"),
         figure=str(RES / "group/figures/desc-dfc_states.png"),
-        fragment=str(RES / "group/figures/desc-dynamic_fragment.json"),
+        fragment=group_fragment("dynamic"),
     log:
         str(LOGS / "fmri_dynamic/group.log"),
     benchmark:
@@ -130,7 +130,7 @@ rule fmri_predict:
         tsv=group_out("func", "desc-prediction_scores.tsv"),
         predictions=group_out("func", "desc-prediction_predictions.tsv"),
         figure=str(RES / "group/figures/desc-prediction_scores.png"),
-        fragment=str(RES / "group/figures/desc-prediction_fragment.json"),
+        fragment=group_fragment("prediction"),
     log:
         str(LOGS / "fmri_predict/group.log"),
     benchmark:

@@ -30,7 +30,7 @@ if BRAINMAE_ENABLED:
             embeddings=group_out("func", "desc-brainmae_embeddings.npz"),
             curves=str(RES / "group/figures/desc-brainmaetraining_plot.png"),
             similarity_figure=str(RES / "group/figures/desc-brainmaesimilarity_plot.png"),
-            fragment=str(RES / "group/figures/desc-brainmae_fragment.json"),
+            fragment=group_fragment("brainmae"),
         log:
             str(LOGS / "brainmae_pretrain/group.log"),
         benchmark:
@@ -62,7 +62,7 @@ if BRAINMAE_ENABLED:
             tsv=group_out("func", "desc-brainmae_scores.tsv"),
             predictions=group_out("func", "desc-brainmae_predictions.tsv"),
             figure=str(RES / "group/figures/desc-brainmaeprobe_plot.png"),
-            fragment=str(RES / "group/figures/desc-brainmaeprobe_fragment.json"),
+            fragment=group_fragment("brainmaeprobe"),
         log:
             str(LOGS / "brainmae_probe/group.log"),
         benchmark:
@@ -88,7 +88,7 @@ if BRAINMAE_ENABLED:
             bold=bold_file,
         output:
             figure=figure("{sub}", "desc-brainmae_reconstruction.png"),
-            fragment=figure("{sub}", "desc-brainmae_fragment.json"),
+            fragment=subject_fragment("{sub}", "brainmae"),
         log:
             str(LOGS / "brainmae_subject/sub-{sub}.log"),
         benchmark:

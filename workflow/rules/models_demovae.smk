@@ -16,7 +16,7 @@ if demovae_enabled():
             latents=group_out("func", "desc-demovae_latents.tsv"),
             curves=str(RES / "group/figures/desc-demovaetraining_plot.png"),
             correlations=str(RES / "group/figures/desc-demovaecorr_plot.png"),
-            fragment=str(RES / "group/figures/desc-demovae_fragment.json"),
+            fragment=group_fragment("demovae"),
         log:
             str(LOGS / "demovae_fit/group.log"),
         benchmark:
@@ -52,7 +52,7 @@ if demovae_enabled():
         output:
             tsv=group_out("func", "desc-demovaesynth_scores.tsv"),
             figure=str(RES / "group/figures/desc-demovaesynth_plot.png"),
-            fragment=str(RES / "group/figures/desc-demovaesynth_fragment.json"),
+            fragment=group_fragment("demovaesynth"),
             subject_figures=demovae_subject_figures(),
             subject_fragments=demovae_subject_fragments(),
         log:
@@ -81,7 +81,7 @@ if demovae_enabled():
             tsv=group_out("func", "desc-demovaeharmonize_scores.tsv"),
             relmats=harmonized_relmats(),
             figure=str(RES / "group/figures/desc-demovaeharmonize_plot.png"),
-            fragment=str(RES / "group/figures/desc-demovaeharmonize_fragment.json"),
+            fragment=group_fragment("demovaeharmonize"),
         log:
             str(LOGS / "demovae_harmonize/group.log"),
         benchmark:
@@ -107,7 +107,7 @@ if demovae_enabled():
             tsv=group_out("func", "desc-predictionharmonized_scores.tsv"),
             predictions=group_out("func", "desc-predictionharmonized_predictions.tsv"),
             figure=str(RES / "group/figures/desc-predictionharmonized_scores.png"),
-            fragment=str(RES / "group/figures/desc-predictionharmonized_fragment.json"),
+            fragment=group_fragment("predictionharmonized"),
         log:
             str(LOGS / "fmri_predict_harmonized/group.log"),
         benchmark:

@@ -19,7 +19,7 @@ if tfm_enabled():
                 for name in ("training", "usage", "reconstruction", "classtokens")
             ],
             # the step writes its figures beside the fragment
-            fragment=str(RES / "group/figures/desc-tfm_fragment.json"),
+            fragment=group_fragment("tfm"),
         log:
             str(LOGS / "tfm_tokenizer/group.log"),
         benchmark:

@@ -10,7 +10,7 @@ rule preprocess_eeg:
     output:
         fif=eeg_preproc("{sub}", "{runkey}"),
         events=eeg_preproc("{sub}", "{runkey}", "_desc-preproc_events.tsv"),
-        fragment=figure("{sub}", "{runkey}_desc-eeg_fragment.json"),
+        fragment=subject_fragment("{sub}", "eeg", "{runkey}"),
     log:
         str(LOGS / "preprocess_eeg/sub-{sub}_{runkey}.log"),
     benchmark:
@@ -37,7 +37,7 @@ rule fmri_timeseries:
     output:
         tsv=fmri_out("{sub}", "timeseries.tsv"),
         figure=figure("{sub}", "desc-carpet_bold.png"),
-        fragment=figure("{sub}", "desc-fmri_fragment.json"),
+        fragment=subject_fragment("{sub}", "fmri"),
     log:
         str(LOGS / "fmri_timeseries/sub-{sub}.log"),
     benchmark:
@@ -68,7 +68,7 @@ rule mri_qc:
         metrics=str(RES / "sub-{sub}/anat/sub-{sub}_desc-iqms_T1w.tsv"),
         figure=figure("{sub}", "desc-mosaic_T1w.png"),
         figure_background=figure("{sub}", "desc-background_T1w.png"),
-        fragment=figure("{sub}", "desc-mri_fragment.json"),
+        fragment=subject_fragment("{sub}", "mri"),
     log:
         str(LOGS / "mri_qc/sub-{sub}.log"),
     benchmark:

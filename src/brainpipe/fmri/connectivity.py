@@ -17,6 +17,7 @@ import pandas as pd
 
 from .._check import check_file, check_option, input_error
 from ..io.atomic import all_or_nothing, sidecar_path, write_sidecar
+from ..io.derivatives import STAT_LABELS
 from ..io.fragments import fragment_item, write_fragment
 from ._inputs import read_atlas_labels
 from ._outputs import write_relmat
@@ -24,13 +25,7 @@ from .figures import plot_connectivity_matrices
 from .timeseries import SECTION, SECTION_ORDER, read_timeseries
 
 #: nilearn ``kind`` -> XCP-D / BIDS ``stat-`` entity of the relmat file.
-STAT_NAMES = {
-    "correlation": "pearsoncorrelation",
-    "partial correlation": "partialcorrelation",
-    "tangent": "tangent",
-    "covariance": "covariance",
-    "precision": "precision",
-}
+STAT_NAMES = STAT_LABELS
 
 COV_ESTIMATORS = ("auto", "empirical", "ledoit_wolf")
 

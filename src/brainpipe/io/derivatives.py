@@ -10,6 +10,51 @@ from .atomic import write_json
 #: Entities in the order BIDS writes them (the subset we use).
 ENTITY_ORDER = ("sub", "ses", "task", "acq", "run", "space", "res", "atlas", "seg", "stat", "desc")
 
+#: nilearn connectivity ``kind`` -> XCP-D / BIDS ``stat-`` entity of its relmat file
+#: (the one table: the workflow's file names and :mod:`brainpipe.fmri.connectivity` read it).
+STAT_LABELS = {
+    "correlation": "pearsoncorrelation",
+    "partial correlation": "partialcorrelation",
+    "tangent": "tangent",
+    "covariance": "covariance",
+    "precision": "precision",
+}
+
+#: ``desc-`` label of every report fragment a stage writes, subject and group
+#: (``*_desc-<label>_fragment.json``): rules name their outputs and the report
+#: lists its inputs through :func:`fragment_name`, so the two cannot disagree.
+FRAGMENTS = {
+    "subject": ("eeg", "eegcov", "offline", "pseudoonline", "fmri", "fc", "graph", "mri",
+                "demovae", "brainmae"),
+    "group": ("tangent", "dynamic", "prediction", "pseudoonline", "demovae", "demovaesynth",
+              "demovaeharmonize", "predictionharmonized", "brainmae", "brainmaeprobe", "tfm"),
+}
+
+
+def stat_label(kind):
+    """XCP-D's ``stat-`` entity of a nilearn connectivity ``kind``."""
+    from .._check import check_option
+
+    return STAT_LABELS[check_option("kind", kind, tuple(STAT_LABELS))]
+
+
+def fragment_name(level, desc, prefix=None):
+    """File name of a report fragment: ``[<prefix>_]desc-<desc>_fragment.json``.
+
+    Parameters
+    ----------
+    level : {"subject", "group"}
+    desc : str
+        One of :data:`FRAGMENTS` ``[level]``.
+    prefix : str | None
+        Entities before ``desc`` (a run or session key, e.g. ``"ses-1_task-imagery_run-1"``).
+    """
+    from .._check import check_option
+
+    check_option("desc", desc, FRAGMENTS[check_option("level", level, tuple(FRAGMENTS))])
+    name = f"desc-{desc}_fragment.json"
+    return f"{prefix}_{name}" if prefix else name
+
 
 def bids_name(suffix, extension, **entities):
     """Build a BIDS-style file name with entities in BIDS order.
