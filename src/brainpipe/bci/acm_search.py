@@ -60,7 +60,7 @@ from .._check import check_option, check_positive, check_positive_int
 from ..features._epochs import check_epochs, epochs_tags
 from ..features.acm import AugmentedCovariances
 from ..features.embedding import estimate_embedding
-from ..kernels import BACKENDS, ESTIMATORS
+from ..kernels import BACKENDS, ESTIMATORS, effective_length
 from ..kernels.riemann_mean import mean_of_fold_means, riemann_mean_logmaps, spd_factors
 from ._acm_folds import (KERNELS, as_values, cv_results, evaluate_fold, lag_covariances,
                          moabb_param_grid, svc_extra)
@@ -294,12 +294,8 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
             self.embedding_order_, self.embedding_lag_ = int(order), int(lag)
             orders, lags = [self.embedding_order_], [self.embedding_lag_]
         for lag in lags:
-            if max(orders) > 1 and X.shape[-1] - max(orders) * lag < 2:
-                raise ValueError(
-                    f"Epochs of {X.shape[-1]} samples are too short for "
-                    f"order={max(orders)}, lag={lag}: the embedding keeps "
-                    "n_times - order*lag samples, at least 2 are needed."
-                )
+            if max(orders) > 1:
+                effective_length(X.shape[-1], max(orders), lag, what="n_times")
         splits = self._splits(X, y)
         scorer = check_scoring(SVC(), scoring=self.scoring)
         settings = list(itertools.product(Cs, kernels))

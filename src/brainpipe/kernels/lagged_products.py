@@ -38,6 +38,7 @@ import numpy as np
 
 from brainpipe._check import check_option, check_positive_int
 from brainpipe.kernels._backend import resolve_backend
+from brainpipe.kernels.windows import effective_length
 
 __all__ = [
     "LaggedProducts",
@@ -114,12 +115,8 @@ def _check_epochs(X):
 
 def _check_span(n_times, max_order, lag):
     """Every order up to ``max_order`` must keep at least 2 samples."""
-    if max_order > 1 and n_times - max_order * lag < 2:
-        raise ValueError(
-            f"Epochs of {n_times} samples are too short for order={max_order}, "
-            f"lag={lag}: the embedding keeps n_times - order*lag = "
-            f"{n_times - max_order * lag} samples, at least 2 are needed."
-        )
+    if max_order > 1:
+        effective_length(n_times, max_order, lag, what="n_times")
 
 
 def _single_sums(x, lag, P):
