@@ -7,9 +7,9 @@ in ``fit``) with sentences that say what was expected and what was found.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from .._check import check_positive
 
 EPOCHS_SHAPE = "(n_trials, n_channels, n_times)"
 
@@ -76,9 +76,7 @@ def check_fitted_shape(estimator, X, *, times=False):
 
 def check_sfreq(sfreq):
     """Return ``float(sfreq)`` or raise if it is not a positive number."""
-    if isinstance(sfreq, bool) or not isinstance(sfreq, numbers.Real) or not sfreq > 0:
-        raise ValueError(f"sfreq must be a positive number (Hz), got {sfreq!r}.")
-    return float(sfreq)
+    return float(check_positive(sfreq, "sfreq", " (Hz)"))
 
 
 def epochs_tags(tags):
