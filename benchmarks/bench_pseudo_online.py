@@ -4,25 +4,36 @@ Same continuous signals, same windows (1 s every 0.1 s for decisions, every
 0.25 s for training), same pipeline definitions. brainpipe: the covariance
 front streamed by the kernels (:class:`brainpipe.bci.pseudo_online.WindowDecoder`),
 then the pipeline's own tangent space and classifier (``fast=True``:
-:class:`~brainpipe.features.RiemannTangentSpace` and
-:class:`~brainpipe.features.GramSVC`). Baseline: every window cut out as an
-epoch and passed through the pipeline built from pyriemann / MOABB / libsvm
+:class:`~brainpipe.features.RiemannTangentSpace`,
+:class:`~brainpipe.features.GramSVC`, :class:`~brainpipe.features.mdm.RiemannMDM`;
+their small eigendecompositions on threads of one BLAS thread each,
+:mod:`brainpipe.kernels.spd`). Baseline: every window cut out as an epoch and
+passed through the pipeline built from pyriemann / MOABB / libsvm
 (``fast=False``; ACM through MOABB's ``AugmentedDataset``), the fastest way a
-user of those libraries decides on overlapping windows.
+user of those libraries decides on overlapping windows. The estimators are
+the same on both sides (pyriemann's means and tangent vectors, libsvm's
+dual problem), so the decisions must agree (column ``agree``).
 
 Per pipeline it prints fit time, decisions per second end to end (covariance,
-tangent space, classifier) and the agreement of the two sets of decisions;
-the last line is ``pseudo_online_speedup=<float>``, the smallest ratio of
-decision throughputs over the pipelines.
+tangent space, classifier) and the agreement of the two sets of decisions.
+Then the drop-in comparison on offline trials: ACM + tangent space + SVM as
+MOABB builds it (``AugmentedDataset -> Covariances -> TangentSpace -> SVC``),
+the same with :class:`~brainpipe.features.RiemannTangentSpace` in place of
+pyriemann's ``TangentSpace`` (outputs compared), and brainpipe's
+``AugmentedCovariances -> RiemannTangentSpace -> GramSVC``, fit and
+predict times. The last line is ``pseudo_online_speedup=<float>``, the
+smallest ratio of decision throughputs over the pipelines.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_pseudo_online.py [--minutes 5] [--pipelines csp_lda ts_svm mdm acm_ts_svm]
+        [--trials 200]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import numpy as np
@@ -64,11 +75,57 @@ def pipelines(names, fast):
         if name == "acm_ts_svm":
             impl = "brainpipe" if fast else "moabb"
             out[name] = make_pipeline(name, order=4, lag=2, implementation=impl, fast=fast)
-        elif name in ("ts_svm",):
+        elif name in ("ts_svm", "mdm"):
             out[name] = make_pipeline(name, fast=fast)
         else:
             out[name] = make_pipeline(name)
     return out
+
+
+def offline_trials(x, lab, n_trials, length):
+    """Epochs of ``length`` samples from the start of each cued period (at most ``n_trials``)."""
+    starts = np.flatnonzero(np.diff(lab) > 0) + 1
+    starts = starts[starts + length <= x.shape[1]][:n_trials]
+    X = np.stack([x[:, s : s + length] for s in starts])
+    return X, lab[starts]
+
+
+def _timed(func):
+    t0 = time.perf_counter()
+    out = func()
+    return out, time.perf_counter() - t0
+
+
+def acm_drop_in(X, y, Xt, order=4, lag=2, estimator="oas", base_blas=None):
+    """ACM + TS + SVM on trials: MOABB + pyriemann, the same with our tangent space, and ours.
+
+    Returns rows ``(name, fit_s, predict_s, predictions, tangent vectors of Xt or None)``.
+    """
+    from moabb.pipelines.features import AugmentedDataset
+    from pyriemann.estimation import Covariances
+    from pyriemann.tangentspace import TangentSpace
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import SVC
+
+    from brainpipe.bci.pipelines import make_pipeline
+    from brainpipe.features import RiemannTangentSpace
+
+    def moabb(ts):
+        return Pipeline([("aug", AugmentedDataset(order=order, lag=lag)), ("cov", Covariances(estimator)),
+                         ("ts", ts), ("svc", SVC(kernel="linear"))])
+
+    rows = []
+    for k, (name, pipe) in enumerate((("MOABB AugmentedDataset + pyriemann TS + SVC", moabb(TangentSpace(metric="riemann"))),
+                       ("same, RiemannTangentSpace in place of TS", moabb(RiemannTangentSpace())),
+                       ("brainpipe acm_ts_svm (ACM kernels + RiemannTangentSpace + GramSVC)",
+                        make_pipeline("acm_ts_svm", order=order, lag=lag, estimator=estimator)))):
+        # the plain pipeline under the baseline's BLAS setting, ours as they come
+        with (base_blas if k == 0 and base_blas is not None else contextlib.nullcontext()):
+            _, fit_s = _timed(lambda: pipe.fit(X, y))
+            pred, pred_s = _timed(lambda: pipe.predict(Xt))
+        feats = pipe[:-1].transform(Xt) if k < 2 else None
+        rows.append((name, fit_s, pred_s, pred, feats))
+    return rows
 
 
 def main(argv=None):
@@ -77,8 +134,12 @@ def main(argv=None):
     parser.add_argument("--channels", type=int, default=22)
     parser.add_argument("--pipelines", nargs="+", default=["csp_lda", "ts_svm", "mdm", "acm_ts_svm"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trials", type=int, default=200,
+                        help="offline trials (3 s from each cue) for the ACM drop-in comparison; 0: skip it")
+    parser.add_argument("--base-blas-threads", type=int, default=0,
+                        help="BLAS threads of the baseline (0: the library default, what a user gets)")
     args = parser.parse_args(argv)
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     from brainpipe.bci.pseudo_online import WindowDecoder
     from brainpipe.kernels import sliding_windows
@@ -94,36 +155,67 @@ def main(argv=None):
     print(f"{args.channels} channels, {SFREQ:.0f} Hz, {args.minutes:g} min runs: {len(ytr)} training windows "
           f"(every 0.25 s), {len(yte)} test windows (1 s every 0.1 s); BLAS threads {blas}")
     ours_p, base_p = pipelines(args.pipelines, True), pipelines(args.pipelines, False)
+    rows = [(name, name, ours_p[name]) for name in args.pipelines]
+    if "acm_ts_svm" in args.pipelines:
+        # an estimator change (float32 log maps at decision time): its own row,
+        # against the same baseline, left out of pseudo_online_speedup
+        from brainpipe.bci.pipelines import make_pipeline
+
+        rows.insert(args.pipelines.index("acm_ts_svm") + 1,
+                    ("acm_ts_svm_f32", "acm_ts_svm",
+                     make_pipeline("acm_ts_svm", order=4, lag=2, tangent_dtype="float32")))
     train_epochs = np.ascontiguousarray(sliding_windows(xtr, window, train_step))
     test_view = sliding_windows(xte, window, step)
-    ratios = {}
-    print(f"{'pipeline':<12} {'fit ours':>9} {'fit base':>9} {'win/s ours':>11} {'win/s base':>11} {'ratio':>7} "
-          f"{'agree':>6} {'nMCC-acc ours':>13}")
-    for name in args.pipelines:
-        t0 = time.perf_counter()
-        dec = WindowDecoder(ours_p[name], window, step).fit([xtr], sel)
-        fit_ours = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        y_ours = dec.predict(xte)
+    base_blas = (threadpool_limits(args.base_blas_threads, user_api="blas") if args.base_blas_threads
+                 else contextlib.nullcontext())
+    print(f"baseline BLAS threads: {args.base_blas_threads or 'library default'}; win/cpu-s = windows per "
+          "CPU-second of the process (all threads), the load-independent cost")
+    ratios, baselines = {}, {}
+    print(f"{'pipeline':<15} {'fit ours':>9} {'fit base':>9} {'win/s ours':>11} {'win/s base':>11} {'ratio':>7} "
+          f"{'win/cpu-s ours':>15} {'win/cpu-s base':>15} {'agree':>6} {'acc ours':>8}")
+    for row, name, pipe in rows:
+        (dec, fit_ours) = _timed(lambda: WindowDecoder(pipe, window, step).fit([xtr], sel))
+        c0 = time.process_time()
+        y_ours, t_ours = _timed(lambda: dec.predict(xte))
+        c_ours = time.process_time() - c0
         if isinstance(y_ours, tuple):
             y_ours = y_ours[0]
-        t_ours = time.perf_counter() - t0
-
-        base = base_p[name]
-        t0 = time.perf_counter()
-        base.fit(train_epochs, ytr)
-        fit_base = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        y_base = np.concatenate([base.predict(np.ascontiguousarray(test_view[i:i + 256]))
-                                 for i in range(0, len(test_view), 256)])
-        t_base = time.perf_counter() - t0
+        if name not in baselines:
+            base = base_p[name]
+            with base_blas:
+                _, fit_base = _timed(lambda: base.fit(train_epochs, ytr))
+                c0 = time.process_time()
+                y_base, t_base = _timed(lambda: np.concatenate(
+                    [base.predict(np.ascontiguousarray(test_view[i:i + 256]))
+                     for i in range(0, len(test_view), 256)]))
+                c_base = time.process_time() - c0
+            baselines[name] = (fit_base, y_base, t_base, c_base)
+        fit_base, y_base, t_base, c_base = baselines[name]
         n = len(y_base)
         r = (n / t_ours) / (n / t_base)
-        ratios[name] = r
+        if row == name:
+            ratios[name] = r
         agree = float(np.mean(np.asarray(y_ours)[:n] == y_base))
         acc = float(np.mean(np.asarray(y_ours)[:n] == yte[:n]))
-        print(f"{name:<12} {fit_ours:8.2f}s {fit_base:8.2f}s {n / t_ours:11.0f} {n / t_base:11.0f} {r:6.1f}x "
-              f"{agree:6.3f} {acc:13.3f}  ({dec.mode_})")
+        print(f"{row:<15} {fit_ours:8.2f}s {fit_base:8.2f}s {n / t_ours:11.0f} {n / t_base:11.0f} {r:6.1f}x "
+              f"{n / c_ours:15.0f} {n / c_base:15.0f} {agree:6.3f} {acc:8.3f}  ({dec.mode_})")
+    if args.trials:
+        # runs long enough for the trials (a cue every 6-8 s)
+        minutes = max(args.minutes, args.trials * 8 / 60)
+        xa, la = simulate_run(minutes, args.channels, args.seed + 2)
+        xb, lb = simulate_run(minutes, args.channels, args.seed + 3)
+        X, y = offline_trials(xa, la, args.trials, int(3 * SFREQ))
+        Xt, yt = offline_trials(xb, lb, args.trials, int(3 * SFREQ))
+        print(f"\nACM (order 4, lag 2, oas) + tangent space + linear SVM on {len(X)} training / {len(Xt)} test "
+              f"trials of {X.shape[1]} channels x 3 s (baseline BLAS threads as above):")
+        drop = acm_drop_in(X, y, Xt, base_blas=base_blas)
+        base_fit, base_pred, base_y, base_T = drop[0][1:]
+        print(f"{'':<68} {'fit':>8} {'predict':>8} {'fit ratio':>9} {'agree':>6} {'max|dT|/max|T|':>15}")
+        for name, fit_s, pred_s, pred, T in drop:
+            dT = f"{np.abs(T - base_T).max() / np.abs(base_T).max():15.1e}" if T is not None else f"{'':>15}"
+            print(f"{name:<68} {fit_s:7.2f}s {pred_s:7.2f}s {base_fit / fit_s:8.1f}x "
+                  f"{float(np.mean(pred == base_y)):6.3f} {dT}")
+        print(f"acm_ts_svm_trials_fit_speedup={base_fit / drop[2][1]:.2f}")
     slowest = min(ratios, key=ratios.get)
     print(f"slowest ratio: {slowest}")
     print(f"pseudo_online_speedup={ratios[slowest]:.2f}")

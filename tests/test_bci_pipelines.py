@@ -75,6 +75,38 @@ def test_acm_brainpipe_matches_moabb(estimator):
     assert cross_val_score(ours, X, y, cv=cv).mean() > 0.85
 
 
+@pytest.mark.parametrize("name, params", [
+    ("ts_svm", {}),
+    ("mdm", {}),
+    ("acm_ts_svm", {"order": 3, "lag": 2}),
+])
+def test_fast_pipelines_equal_plain_ones(name, params):
+    # fast=True swaps in RiemannTangentSpace / GramSVC / RiemannMDM: same estimator, same outputs
+    X, y = mi_epochs(n_trials=60)
+    y = np.array(["left", "right", "idle"])[np.arange(60) % 3]  # three classes: libsvm's one-vs-one
+    Xt, _ = mi_epochs(n_trials=30, seed=4)
+    fast = make_pipeline(name, **params).fit(X, y)
+    plain = make_pipeline(name, fast=False, **params).fit(X, y)
+    np.testing.assert_array_equal(fast.predict(Xt), plain.predict(Xt))
+    if name == "mdm":
+        assert type(fast[-1]).__name__ == "RiemannMDM" and type(plain[-1]).__name__ == "MDM"
+        np.testing.assert_allclose(fast.transform(Xt), plain.transform(Xt), rtol=1e-9)
+    else:
+        assert type(fast[-1]).__name__ == "GramSVC"
+        np.testing.assert_allclose(fast[:-1].transform(Xt), plain[:-1].transform(Xt), atol=1e-7)
+        np.testing.assert_allclose(fast.decision_function(Xt), plain.decision_function(Xt), atol=1e-6)
+
+
+def test_float32_tangent_is_an_option():
+    X, y = mi_epochs()
+    pipe = make_pipeline("acm_ts_svm", order=3, lag=2, tangent_dtype="float32").fit(X, y)
+    ref = make_pipeline("acm_ts_svm", order=3, lag=2).fit(X, y)
+    assert pipe[1].transform_dtype == "float32"
+    assert np.mean(pipe.predict(X) == ref.predict(X)) > 0.95
+    with pytest.raises(ValueError, match="tangent_dtype"):
+        make_pipeline("ts_svm", tangent_dtype="half")
+
+
 def test_psd_lda_decodes_mi():
     X, y = mi_epochs()
     cv = StratifiedKFold(5, shuffle=True, random_state=0)

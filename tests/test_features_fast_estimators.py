@@ -122,3 +122,14 @@ def test_mdm_equals_pyriemann():
     e = RiemannMDM(metric="logeuclid").fit(C, y)
     np.testing.assert_allclose(e.transform(Ct), MDM(metric="logeuclid").fit(C, y).transform(Ct))
     assert RiemannMDM(n_jobs=2).get_params() == {"metric": "riemann", "n_jobs": 2}
+
+
+def test_tangent_space_float32_transform_is_close_to_float64():
+    # an estimator change (faster decisions): vectors within float32 accuracy
+    C = _spd(200)
+    T64 = RiemannTangentSpace().fit(C).transform(C)
+    T32 = RiemannTangentSpace(transform_dtype="float32").fit(C).transform(C)
+    assert T32.dtype == np.float64
+    assert np.abs(T32 - T64).max() < 1e-4 * np.abs(T64).max()
+    with pytest.raises(ValueError, match="dtype"):
+        RiemannTangentSpace(transform_dtype="float16").fit(C).transform(C)

@@ -26,7 +26,7 @@ from .._check import check_option
 __all__ = ["RiemannTangentSpace", "tangent_vectors"]
 
 
-def tangent_vectors(covmats, reference, *, n_jobs=-1, backend="numpy", whitener=None):
+def tangent_vectors(covmats, reference, *, n_jobs=-1, backend="numpy", whitener=None, dtype="float64"):
     """pyriemann's tangent vectors of ``covmats`` at ``reference`` (one ``eigh`` per matrix).
 
     Parameters
@@ -42,6 +42,8 @@ def tangent_vectors(covmats, reference, *, n_jobs=-1, backend="numpy", whitener=
         ``"torch"``: batched on the CUDA device.
     whitener : ndarray, shape (n, n), optional
         ``reference^-1/2`` if already known (saves one ``eigh`` per call).
+    dtype : {"float64", "float32"}
+        Precision of the log maps (:func:`brainpipe.kernels.spd.whitened_log_upper`).
 
     Returns
     -------
@@ -55,7 +57,7 @@ def tangent_vectors(covmats, reference, *, n_jobs=-1, backend="numpy", whitener=
             whitener = invsqrtm(reference)
         except ValueError:
             raise ValueError("The tangent-space reference point is not positive definite.") from None
-    return whitened_log_upper(covmats, whitener, n_jobs=n_jobs, backend=backend)
+    return whitened_log_upper(covmats, whitener, n_jobs=n_jobs, backend=backend, dtype=dtype)
 
 
 def _riemann_mean_logmaps(X, tol, max_iter, n_jobs, use_torch):
@@ -99,6 +101,12 @@ class RiemannTangentSpace(TransformerMixin, BaseEstimator):
     backend : {"auto", "numpy", "torch"}
         ``"torch"``: the eigendecompositions batched on the CUDA device
         (``"auto"`` picks it when a GPU is present, else numpy/LAPACK).
+    transform_dtype : {"float64", "float32"}
+        Precision of ``transform``'s log maps. ``"float64"`` is pyriemann's
+        output to float tolerance; ``"float32"`` is a faster estimator of its
+        own (about 1.4x on 88 x 88 ACM matrices, vectors within ~1e-6 of the
+        float64 ones relative to their largest entry): the mean and the
+        training vectors stay float64.
 
     Attributes
     ----------
@@ -108,11 +116,12 @@ class RiemannTangentSpace(TransformerMixin, BaseEstimator):
         Eigendecompositions of the training set the mean took.
     """
 
-    def __init__(self, tol=1e-8, max_iter=50, n_jobs=-1, backend="auto"):
+    def __init__(self, tol=1e-8, max_iter=50, n_jobs=-1, backend="auto", transform_dtype="float64"):
         self.tol = tol
         self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.backend = backend
+        self.transform_dtype = transform_dtype
 
     def _use_torch(self):
         from ..kernels._backend import cuda_available
@@ -160,4 +169,5 @@ class RiemannTangentSpace(TransformerMixin, BaseEstimator):
 
             self._whitener = cached = (self.reference_, invsqrtm(self.reference_))
         return tangent_vectors(X, self.reference_, n_jobs=self.n_jobs, whitener=cached[1],
-                               backend="torch" if self._use_torch() else "numpy")
+                               backend="torch" if self._use_torch() else "numpy",
+                               dtype=self.transform_dtype)
