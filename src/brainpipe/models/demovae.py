@@ -123,6 +123,9 @@ class DemoVAE(TransformerMixin, BaseEstimator):
         Subjects held out for early stopping (drawn from ``seed``).
     patience : int or None
         Epochs without validation improvement before stopping.
+    min_delta : float
+        Smallest decrease of the monitored validation value that counts as an
+        improvement (in its units: RMSE for ``"rec"``).
     monitor : str
         What early stopping follows on the validation subjects: ``"rec"``
         (reconstruction RMSE, the default: the latent and decorrelation terms
@@ -174,6 +177,7 @@ class DemoVAE(TransformerMixin, BaseEstimator):
         categorical=None,
         val_fraction=0.2,
         patience=100,
+        min_delta=0.0,
         monitor="rec",
         seed=0,
         device="auto",
@@ -200,6 +204,7 @@ class DemoVAE(TransformerMixin, BaseEstimator):
         self.categorical = categorical
         self.val_fraction = val_fraction
         self.patience = patience
+        self.min_delta = min_delta
         self.monitor = monitor
         self.seed = seed
         self.device = device
@@ -371,7 +376,8 @@ class DemoVAE(TransformerMixin, BaseEstimator):
         self.module_ = _module_class()(X.shape[1], int(self.latent_dim), D.shape[1], int(self.hidden_dim), guidance)
         trainer = Trainer(
             max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-            val_fraction=self.val_fraction, patience=self.patience, monitor=self.monitor, seed=self.seed,
+            val_fraction=self.val_fraction, patience=self.patience, min_delta=self.min_delta,
+            monitor=self.monitor, seed=self.seed,
             device=self.device,
             amp=self.amp, checkpoint=self.checkpoint, checkpoint_every=self.checkpoint_every,
             metrics_tsv=self.metrics_tsv, progress=self.progress, desc="DemoVAE",
