@@ -76,7 +76,6 @@ def run_offline(
     subject,
     out_tsv,
     *,
-    config=None,
     figure_dir=None,
     fragment=None,
     seed=0,
@@ -84,6 +83,8 @@ def run_offline(
     mne_data=None,
     hdf5_path=None,
     blas_threads=1,
+    config=None,
+    **options,
 ):
     """Offline BCI evaluation of one subject: scores table, figures, report fragment.
 
@@ -100,8 +101,6 @@ def run_offline(
         the fit times (:data:`TIMING_COLUMNS`, keyed by subject, session,
         evaluation and pipeline), so that identical runs write identical
         score tables.
-    config : dict | None
-        The ``bci.offline`` config; missing keys take :data:`DEFAULT_CONFIG`.
     figure_dir : path-like | None
         Where the figures go (default: next to ``out_tsv``). Names:
         ``<stem>_scores.png`` and ``<stem>_covariance.png``, with ``<stem>``
@@ -116,13 +115,19 @@ def run_offline(
         MOABB folders (temporary when ``None``).
     blas_threads : int | None
         BLAS threads (see :func:`evaluate_offline`).
+    config : dict | None
+        The same options as one dict (``options`` win over it).
+    **options
+        The step's slice of the config (``bci.offline``): keys of
+        :data:`DEFAULT_CONFIG` (missing keys take their defaults), as every
+        step takes its options.
 
     Returns
     -------
     results : pandas.DataFrame
         The table written to ``out_tsv``.
     """
-    cfg = _merge_config(config)
+    cfg = _merge_config({**(config or {}), **options})
     out_tsv = Path(out_tsv)
     stem = out_tsv.name.removesuffix("_scores.tsv") if out_tsv.name.endswith("_scores.tsv") \
         else out_tsv.stem

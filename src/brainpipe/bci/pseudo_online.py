@@ -146,10 +146,11 @@ def run_pseudo_online(
     subject,
     out_tsv,
     *,
-    config=None,
     figure_dir=None,
     fragment=None,
     decisions_tsv=None,
+    config=None,
+    **options,
 ):
     """Pseudo-online evaluation of one subject: inputs -> results TSV (+ figures, fragment).
 
@@ -168,8 +169,6 @@ def run_pseudo_online(
         (:data:`TIMING_COLUMNS`, keyed by :data:`KEY_COLUMNS`) go to
         ``*_timing.tsv`` beside it (:func:`timing_path`), so that two
         identical runs write byte-identical score tables.
-    config : dict | None
-        Keys of :data:`DEFAULT_CONFIG`.
     figure_dir : path-like | None
         Where to write the decision timelines and the offline vs
         pseudo-online figure (default: beside ``out_tsv`` when ``fragment``
@@ -179,12 +178,17 @@ def run_pseudo_online(
     decisions_tsv : path-like | None
         Also write every decision (evaluation, session, run, pipeline, time,
         y_true, y_pred).
+    config : dict | None
+        The same options as one dict (``options`` win over it).
+    **options
+        The step's slice of the config (``bci.pseudo_online``): keys of
+        :data:`DEFAULT_CONFIG`, as every step takes its options.
 
     Returns
     -------
     result : PseudoOnlineResult
     """
-    cfg = resolve_config(config)
+    cfg = resolve_config({**(config or {}), **options})
     runs = load_runs(inputs, subject, tmin=cfg["tmin"], tmax=cfg["tmax"],
                      task=cfg["task"], events=cfg["events"], bad_channels=cfg["bad_channels"])
     result = evaluate_pseudo_online(
