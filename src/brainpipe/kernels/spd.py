@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -158,10 +159,12 @@ def whitened_log_upper(covmats, whitener, *, n_jobs=-1, backend="numpy", out=Non
         Written in place.
     dtype : {"float64", "float32"}
         Precision of the eigendecompositions and log maps. ``"float32"``
-        (LAPACK ``ssyevd``, about 1.4x faster at n = 88) gives vectors within
-        about 1e-6 of the float64 ones, relative to their largest entry, on
-        well-conditioned whitened matrices (shrinkage covariances); the
-        whitening itself stays float64.
+        gives vectors within about 1e-6 of the float64 ones, relative to
+        their largest entry, on well-conditioned whitened matrices (shrinkage
+        covariances); the whitening itself stays float64. On the CPU its
+        ``eigh`` is torch's (MKL ``ssyevd``, measured 325 us against 510 us
+        for numpy's OpenBLAS at n = 88; OpenBLAS's float32 is no faster than
+        its float64), numpy's when torch is missing.
 
     Returns
     -------
@@ -182,19 +185,48 @@ def whitened_log_upper(covmats, whitener, *, n_jobs=-1, backend="numpy", out=Non
     if backend == "torch":
         return _whitened_log_upper_torch(covmats, P, rows, cols, weights, out, low)
 
+    torch = _torch_or_none() if low else None
+
     def work(sl):
         S = P @ covmats[sl] @ P
-        if low:
-            S = S.astype(np.float32)
-        w, U = np.linalg.eigh(S)
-        if not np.all(w > 0):
+        if torch is not None:
+            w, U = torch.linalg.eigh(torch.from_numpy(S.astype(np.float32)))
+            ok = bool(torch.all(w > 0))
+            L = ((U * torch.log(w)[:, None, :]) @ U.transpose(-1, -2)).numpy() if ok else None
+        else:
+            w, U = np.linalg.eigh(S.astype(np.float32) if low else S)
+            ok = bool(np.all(w > 0))
+            L = (U * np.log(w)[:, None, :]) @ U.swapaxes(-1, -2) if ok else None
+        if not ok:
             raise ValueError(_NOT_SPD)
-        L = (U * np.log(w)[:, None, :]) @ U.swapaxes(-1, -2)
         out[sl] = L[:, rows, cols] * weights
 
     n_jobs = _n_jobs(n_jobs)
-    _run_chunks(work, _chunk_slices(n_mat, n, n_jobs), n_jobs)
+    with _torch_threads(torch, 1):  # our threads are the parallelism, as for BLAS
+        _run_chunks(work, _chunk_slices(n_mat, n, n_jobs), n_jobs)
     return out
+
+
+def _torch_or_none():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+@contextmanager
+def _torch_threads(torch, n):
+    """torch's intra-op (and MKL) threads set to ``n`` inside, restored after."""
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def riemann_distances(covmats, whiteners, *, n_jobs=-1, backend="numpy", squared=False):
