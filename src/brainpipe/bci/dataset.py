@@ -31,6 +31,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import logging
+
 import mne
 import mne_bids
 import pandas as pd
@@ -45,6 +47,8 @@ __all__ = ["BIDSMotorImagery", "DEFAULT_EVENTS", "get_dataset", "moabb_subject_l
 
 #: Cue names written in ``events.tsv`` (``trial_type``) by the demo, and their MOABB codes.
 DEFAULT_EVENTS = {"left_hand": 1, "right_hand": 2}
+
+logger = logging.getLogger(__name__)
 
 # MOABB session/run keys: an integer, optionally followed by letters/digits.
 _MOABB_KEY = re.compile(r"([0-9]+)(|[a-zA-Z]+[a-zA-Z0-9]*)")
@@ -236,6 +240,8 @@ class BIDSMotorImagery(BaseBIDSDataset):
         return data
 
     def _read_run(self, record):
+        # MOABB reads every run before it fits anything: one line per run in the step's log
+        logger.info("reading %s", record.path.name)
         if record.bids_path is not None:
             raw = mne_bids.read_raw_bids(record.bids_path, verbose="error")
         else:

@@ -286,6 +286,9 @@ def preprocess_eeg_run(
     if raw.get_montage() is None and montage:
         raw.set_montage(montage, on_missing="warn")
     notch = line_frequencies(source, notch, raw.info["sfreq"])
+    # a long recording takes minutes here: say what is being done
+    logger.info("%s: %d EEG channels at %g Hz, %.0f s; notch %s Hz, band-pass %s-%s Hz", Path(source).name,
+                len(raw.ch_names), raw.info["sfreq"], raw.times[-1], notch or "none", l_freq, h_freq)
     # the report shows the spectra before and after: the raw one is taken here
     psd_before = _psd(raw) if fragment is not None else None
     raw_info = raw.info.copy() if fragment is not None else None
@@ -295,9 +298,12 @@ def preprocess_eeg_run(
         raw.filter(l_freq, h_freq, picks="eeg", verbose="error")
     if sfreq is not None and not np.isclose(sfreq, raw.info["sfreq"]):
         raw.resample(sfreq, verbose="error")
+    logger.info("%s: filtered; looking for flat and noisy channels", Path(source).name)
     bad_record = handle_bad_channels(
         raw, source, flat_threshold=flat_threshold, noisy_z=noisy_z, interpolate_bads=interpolate_bads
     )
+    logger.info("%s: bad channels %s; writing outputs", Path(source).name,
+                {k: v for k, v in bad_record.items() if v} or "none")
     flat, noisy = bad_record["flat"], bad_record["noisy"]
     if reference is not None:
         raw.set_eeg_reference(reference, projection=False, verbose="error")

@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 from ..._check import BrainpipeInputError
-from ..layout import EEG_RAW_EXTENSIONS, discover, entities, entity_key
+from ..layout import EEG_RAW_EXTENSIONS, discover
 from ._common import _get
-from .plan import bci_skips, prediction_skips, required_demographics
+from .plan import bci_skips, prediction_skips, required_demographics, runs_per_session
 from .eeg_settings import _eeg_config_problems
 from .fmri_settings import _fmri_config_problems
 from .recordings import _check_bold, _check_eeg, _check_t1, _run_consistency
@@ -151,12 +151,7 @@ def find_warnings(bids_root, config):
         warnings.append(f"fmri.task {fmri_task!r}: no BOLD run in {root}: the fMRI stages do nothing "
                         "(set fmri.enabled: false to silence this)")
     if eeg_on:
-        runs = {}
-        for sub, key in layout.eeg:
-            ses = entity_key(entities(f"sub-{sub}_{key}_eeg"), ("ses", "task"))
-            runs.setdefault(sub, {}).setdefault(ses, 0)
-            runs[sub][ses] += 1
-        for sub, per_session in sorted(runs.items()):
+        for sub, per_session in sorted(runs_per_session(layout.eeg.values()).items()):
             warnings += bci_skips(config, sub, per_session)
     part = root / "participants.tsv"
     table = None
@@ -306,7 +301,7 @@ def validate_bids(bids_root, *, demographics=None, official=False, config=None, 
         See :func:`find_problems`.
     """
     problems = find_problems(bids_root, demographics=demographics, config=config, read_data=read_data)
-    if official:
+    if official and Path(bids_root).is_dir():
         ok, out = run_bids_validator(bids_root)
         if ok is False:
             problems += [f"{bids_root}: the BIDS validator reports {line}" for line in validator_errors(out)]

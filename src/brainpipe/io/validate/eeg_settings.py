@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import _get, _number
+from .plan import possible_evaluations, runs_per_session
 
 def _pipeline_specs(spec):
     """``{display name: (builder name, params)}`` of a pipelines config value."""
@@ -124,7 +125,11 @@ def _eeg_config_problems(config, eeg):
         length = int(round(min_task * rate)) if (min_task and rate) else None
         _check_pipelines("bci.offline.pipelines", off.get("pipelines"), length, n_chan, problems, defaults, rate)
     po = _get(config, "bci", "pseudo_online", default={}) or {}
-    if eeg_on and po.get("enabled"):
+    # only where some subject's sessions and runs let pseudo-online run (else it is skipped, with a note)
+    runs = runs_per_session([e["path"] for e in eeg])
+    po_runs = not runs or any(possible_evaluations("pseudo_online", po.get("evaluations") or [], r)
+                              for r in runs.values())
+    if eeg_on and po.get("enabled") and po_runs:
         window, step = po.get("window", 1.0), po.get("step", 0.1)
         if rate and _number(step) and round(step * rate) < 1:
             problems.append(f"config bci.pseudo_online.step: {step:g} s is less than one sample at {rate:g} Hz")

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from ._common import _get
 
-__all__ = ["bci_skips", "possible_evaluations", "prediction_skips", "required_demographics"]
+__all__ = ["bci_skips", "possible_evaluations", "prediction_skips", "required_demographics",
+           "runs_per_session"]
 
 #: Fewest subjects with BOLD for each group step (the workflow's thresholds).
 MIN_SUBJECTS = {"prediction": 3, "brainmae": 3, "demovae": 6}
@@ -123,6 +124,28 @@ def prediction_skips(config, participants, subjects):
                                f"({train.iloc[0]!r}) only")
                 break
     return reasons
+
+
+def runs_per_session(paths):
+    """``{subject: {session key: number of runs}}`` of EEG recordings, from their names.
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+        BIDS EEG recordings (``sub-01[_ses-1]_task-x[_run-1]_eeg.vhdr``).
+    """
+    from ..layout import entities, entity_key
+
+    out = {}
+    for path in paths:
+        try:
+            ent = entities(path)
+        except ValueError:
+            continue
+        ses = entity_key(ent, ("ses", "task"))
+        out.setdefault(ent.get("sub", "?"), {}).setdefault(ses, 0)
+        out[ent.get("sub", "?")][ses] += 1
+    return out
 
 
 def possible_evaluations(kind, evaluations, runs_per_session):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import math
 from pathlib import Path
 
@@ -13,15 +12,20 @@ import pandas as pd
 from ._common import MAX_READ_BYTES, MAX_TR, _get, _number, _read_tsv
 from .tree import _events_problems
 
+def _metadata(path):
+    """The file's JSON metadata with BIDS inheritance; {} when a sidecar is broken
+    (the tree check reports which)."""
+    from ..layout import sidecar_metadata
+
+    try:
+        return sidecar_metadata(path)
+    except ValueError:
+        return {}
+
+
 def _eeg_info(rec):
     """Channel count and rate from the header or sidecar (None when unknown)."""
-    sidecar = rec.with_name(rec.name.rsplit("_eeg", 1)[0] + "_eeg.json")
-    sfreq = None
-    if sidecar.exists():
-        try:
-            sfreq = json.loads(sidecar.read_text()).get("SamplingFrequency")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            sfreq = None
+    sfreq = _metadata(rec).get("SamplingFrequency")
     channels = rec.with_name(rec.name.rsplit("_eeg", 1)[0] + "_channels.tsv")
     n_chan = None
     if channels.exists():
@@ -153,14 +157,10 @@ def _check_bold(bold, problems, read_data):
     info = {"path": bold, "tr": None, "n_vols": None, "img": None}
     img = _nifti_problems(bold, problems, read_data)
     sidecar = bold.with_name(bold.name.split(".nii")[0] + ".json")
-    tr = None
-    if sidecar.exists():
-        try:
-            tr = json.loads(sidecar.read_text()).get("RepetitionTime")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            tr = None  # reported by the tree check
+    tr = _metadata(bold).get("RepetitionTime")
     if tr is None:
-        problems.append(f"{bold}: no RepetitionTime in {sidecar.name} (TR is needed for filtering)")
+        problems.append(f"{bold}: no RepetitionTime in {sidecar.name} or in a sidecar above it that applies "
+                        "(BIDS inheritance, e.g. task-<label>_bold.json at the root; TR is needed for filtering)")
     elif not _number(tr) or tr <= 0:
         problems.append(f"{sidecar}: RepetitionTime must be a positive number of seconds, got {tr!r}")
     elif tr > MAX_TR:
