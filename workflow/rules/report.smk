@@ -15,8 +15,11 @@ rule report:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        # what the data left out (one session, one run...): a line of the summary
+        opts=report_opts,
     shell:
-        "brainpipe report --subject {wildcards.sub:q} --output {output:q} {input:q} > {log:q} 2>&1"
+        "brainpipe report --subject {wildcards.sub:q} --output {output:q} --opts {params.opts:q} {input:q} > {log:q} 2>&1"
 
 
 rule group_report:
@@ -33,5 +36,8 @@ rule group_report:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        # stages the cohort left out (fmri_predict on too few subjects...): a summary line
+        opts=group_report_opts,
     shell:
-        "brainpipe report --output {output:q} {input:q} > {log:q} 2>&1"
+        "brainpipe report --output {output:q} --opts {params.opts:q} {input:q} > {log:q} 2>&1"
