@@ -12,12 +12,9 @@ configfile: "config/config.yaml"
 # Snakemake comes first on PATH, so `.venv/bin/snakemake` works without
 # activating the venv. One BLAS/OpenMP thread per job unless the caller set
 # it (jobs run in parallel; Snakemake's threads are the parallelism).
-import os
-import sys
+from brainpipe._runtime import prepare_job_environment
 
-os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+prepare_job_environment()
 
 
 # --configfile: nested mappings merge into the defaults key by key, except
