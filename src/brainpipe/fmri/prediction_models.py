@@ -16,7 +16,7 @@ from .._check import check_option
 from .dynamic import upper_triangles
 
 __all__ = ["CV_SCHEMES", "MODELS", "ConfoundRegressor", "connectivity_features", "evaluate", "make_model",
-           "site_cv"]
+           "prediction_summary", "site_cv"]
 
 MODELS = ("ridge", "pca_lda", "logistic")
 CV_SCHEMES = ("logo", "groupkfold")
@@ -182,8 +182,6 @@ def evaluate(X, y, groups, model, *, task, confounds=None, cv="logo", n_splits=5
         ``p_value``, ``null`` (permutation scores), ``y_pred`` (out-of-fold
         predictions), and ``mae``/``pearson_r`` or ``accuracy``.
     """
-    from scipy.stats import pearsonr
-    from sklearn.metrics import accuracy_score, mean_absolute_error
     from sklearn.model_selection import cross_val_predict, cross_val_score, permutation_test_score
 
     check_option("task", task, ("regression", "classification"))
@@ -206,9 +204,15 @@ def evaluate(X, y, groups, model, *, task, confounds=None, cv="logo", n_splits=5
     y_pred = cross_val_predict(clone(est), Xc, y, groups=groups, cv=splitter, n_jobs=n_jobs)
     out = {"score": float(score), "score_sd": float(folds.std()), "p_value": float(p_value),
            "null": np.asarray(null), "y_pred": y_pred, "scoring": scoring}
-    if task == "regression":
-        out["mae"] = float(mean_absolute_error(y, y_pred))
-        out["pearson_r"] = float(pearsonr(y, y_pred)[0])
-    else:
-        out["accuracy"] = float(accuracy_score(y, y_pred))
+    out.update(prediction_summary(y, y_pred, task))
     return out
+
+
+def prediction_summary(y, y_pred, task):
+    """Out-of-fold summary: ``mae`` and ``pearson_r`` (regression) or ``accuracy``."""
+    from scipy.stats import pearsonr
+    from sklearn.metrics import accuracy_score, mean_absolute_error
+
+    if task == "regression":
+        return {"mae": float(mean_absolute_error(y, y_pred)), "pearson_r": float(pearsonr(y, y_pred)[0])}
+    return {"accuracy": float(accuracy_score(y, y_pred))}

@@ -129,9 +129,9 @@ def probe_cv(X, y, task, *, n_splits=5, seed=0, n_permutations=0, groups=None):
         ``y_pred`` (out-of-fold), ``scoring``, and ``mae``/``pearson_r`` or
         ``accuracy``, ``model`` (``"ridge"`` or ``"ridge_classifier"``).
     """
-    from scipy.stats import pearsonr
     from sklearn.linear_model import RidgeClassifierCV, RidgeCV
-    from sklearn.metrics import accuracy_score, mean_absolute_error
+
+    from ..fmri.prediction_models import prediction_summary
     from sklearn.model_selection import (GroupKFold, KFold, StratifiedKFold, cross_val_predict,
                                          cross_val_score, permutation_test_score)
     from sklearn.pipeline import make_pipeline
@@ -160,11 +160,7 @@ def probe_cv(X, y, task, *, n_splits=5, seed=0, n_permutations=0, groups=None):
                                                n_permutations=int(n_permutations), random_state=seed)
     out = {"model": model, "scoring": scoring, "score": float(folds.mean()), "score_sd": float(folds.std()),
            "p_value": float(p_value), "y_pred": y_pred}
-    if task == "regression":
-        out["mae"] = float(mean_absolute_error(y, y_pred))
-        out["pearson_r"] = float(pearsonr(y, y_pred)[0])
-    else:
-        out["accuracy"] = float(accuracy_score(y, y_pred))
+    out.update(prediction_summary(y, y_pred, task))
     return out
 
 
