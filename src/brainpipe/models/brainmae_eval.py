@@ -130,12 +130,12 @@ def probe_cv(X, y, task, *, n_splits=5, seed=0, n_permutations=0, groups=None):
         ``accuracy``, ``model`` (``"ridge"`` or ``"ridge_classifier"``).
     """
     from sklearn.linear_model import RidgeClassifierCV, RidgeCV
-
-    from ..fmri.prediction_models import prediction_summary
     from sklearn.model_selection import (GroupKFold, KFold, StratifiedKFold, cross_val_predict,
                                          cross_val_score, permutation_test_score)
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    from ..fmri.prediction_models import prediction_summary
 
     check_option("task", task, ("regression", "classification"))
     X = np.asarray(X, dtype=np.float64)
