@@ -203,6 +203,16 @@ def _hostile_name(root):
         f.rename(f.with_name(f.name.replace("run-2", "run-$(touch PWNED)")))
 
 
+def _third_bold_subject(root):
+    """sub-03, a copy of sub-02's BOLD: fmri_predict runs from 3 subjects on, so its columns are checked."""
+    for src in sorted((Path(root) / "sub-02/func").iterdir()):
+        dst = Path(root) / "sub-03/func" / src.name.replace("sub-02", "sub-03")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
+    _edit_tsv(Path(root) / "participants.tsv", lambda d: pd.concat(
+        [d, d.iloc[[1]].assign(participant_id="sub-03")], ignore_index=True))
+
+
 CASES = [
     # dataset files
     _c("description-missing", lambda r: (r / "dataset_description.json").unlink(),
@@ -358,7 +368,7 @@ CASES = [
        config=_set_cfg("fmri", "high_pass", value=0.2)),
     _c("cfg-dfc-window-too-long", None, "config fmri.dynamic.window_s", "longer than",
        config=_set_cfg("fmri", "dynamic", "window_s", value=600.0)),
-    _c("cfg-prediction-target", None, "config fmri.prediction.targets", "not columns",
+    _c("cfg-prediction-target", _third_bold_subject, "config fmri.prediction.targets", "not columns",
        config=_set_cfg("fmri", "prediction", "targets", value=["age", "handedness"])),
     _c("cfg-subject-absent", None, "config subjects", "sub-07",
        config=_set_cfg("subjects", value=["01", "07"])),

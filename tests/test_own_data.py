@@ -132,8 +132,11 @@ def test_prediction_skips_small_cohorts():
     assert any("at least 3" in r for r in prediction_skips(cfg, table, subjects[:2]))
     assert any("confounded with 'site'" in r for r in prediction_skips(cfg, table, subjects))
     assert any("2 values of 'site'" in r for r in prediction_skips(cfg, table.assign(site="A"), subjects))
-    ok = table.assign(sex=["M", "F", "M", "F", "M", "F"])
-    assert prediction_skips(cfg, ok, subjects) == []
+    one_each = table.assign(sex=["M", "F", "M", "F", "M", "F"])  # 1 M left to train on without site A
+    assert any("at least 2 are needed" in r for r in prediction_skips(cfg, one_each, subjects))
+    ok = pd.DataFrame({"participant_id": [f"sub-{i}" for i in range(1, 9)], "age": [str(20 + i) for i in range(8)],
+                       "sex": ["M", "F", "M", "F"] * 2, "site": ["A"] * 4 + ["B"] * 4})
+    assert prediction_skips(cfg, ok, [str(i) for i in range(1, 9)]) == []
 
 
 def test_confound_columns_empty_is_no_regression(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from brainpipe.io.derivatives import fragment_name, stat_label
 from brainpipe.io.layout import discover, entities, entity_key
-from brainpipe.io.validate.plan import bci_skips, possible_evaluations, prediction_skips
+from brainpipe.io.validate.plan import bci_skips, group_step_skips, possible_evaluations, prediction_skips
 
 BIDS = Path(config["bids_root"])
 RES = Path(config["results"])
@@ -248,6 +248,8 @@ PREDICTION_SKIPS = [] if SIM["enabled"] else prediction_skips(config, _participa
 def group_notes():
     """Group stages the data leave out, and why."""
     notes = list(PREDICTION_SKIPS) if len(BOLD) > 2 else []
+    if BOLD:
+        notes += group_step_skips(config, len(BOLD))
     for sub in SUBJECTS:
         notes += subject_notes(sub)
     return notes

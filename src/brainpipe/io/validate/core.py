@@ -10,7 +10,7 @@ from pathlib import Path
 from ..._check import BrainpipeInputError
 from ..layout import EEG_RAW_EXTENSIONS, discover
 from ._common import _get
-from .plan import bci_skips, prediction_skips, required_demographics, runs_per_session
+from .plan import bci_skips, group_step_skips, prediction_skips, required_demographics, runs_per_session
 from .eeg_settings import _eeg_config_problems
 from .fmri_settings import _fmri_config_problems
 from .recordings import _check_bold, _check_eeg, _check_t1, _run_consistency
@@ -160,6 +160,8 @@ def find_warnings(bids_root, config):
             table = pd.read_csv(part, sep="\t", dtype=str, na_values=["n/a"], keep_default_na=False)
         except (OSError, ValueError):
             table = None
+    if layout.bold:
+        warnings += group_step_skips(config, len(layout.bold))
     if _get(config, "fmri", "enabled", default=True) and len(layout.bold) > 2:
         warnings += [f"{line}: fmri_predict is skipped (a note in the group report)"
                      for line in prediction_skips(config, table, sorted(layout.bold))]

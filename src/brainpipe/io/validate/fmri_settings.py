@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import _get, _number, _read_tsv
+from .plan import MIN_SUBJECTS
 from .recordings import _nifti_problems
 
 def _fmri_config_problems(config, bold, participants):
@@ -47,10 +48,18 @@ def _fmri_config_problems(config, bold, participants):
         problems += _atlas_problems(atlas, bold)
         problems += _confounds_problems(fm, bold)
     pred = fm.get("prediction") or {}
-    if pred.get("enabled") and participants is not None:
+    # fmri_predict runs from MIN_SUBJECTS subjects on (else it is skipped with a note): only then
+    # must its columns exist
+    runs = sim.get("enabled") or len(bold) >= MIN_SUBJECTS["prediction"]
+    if pred.get("enabled") and participants is not None and runs:
         missing = [t for t in pred.get("targets") or [] if t not in participants.columns]
         if missing:
             problems.append(f"config fmri.prediction.targets: {missing} are not columns of participants.tsv")
+        site = pred.get("site_column")
+        if site and site not in participants.columns:
+            problems.append(f"config fmri.prediction.site_column: {site!r} is not a column of participants.tsv "
+                            "(site-aware cross-validation needs it; name your site column, or set "
+                            "fmri.prediction.enabled: false)")
     return problems
 
 

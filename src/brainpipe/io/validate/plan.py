@@ -17,11 +17,34 @@ from __future__ import annotations
 
 from ._common import _get
 
-__all__ = ["bci_skips", "possible_evaluations", "prediction_skips", "required_demographics",
+__all__ = ["bci_skips", "group_step_skips", "possible_evaluations", "prediction_skips", "required_demographics",
            "runs_per_session"]
 
 #: Fewest subjects with BOLD for each group step (the workflow's thresholds).
-MIN_SUBJECTS = {"prediction": 3, "brainmae": 3, "demovae": 6}
+MIN_SUBJECTS = {"tangent": 2, "dynamic": 2, "prediction": 3, "brainmae": 3, "demovae": 6}
+
+
+def group_step_skips(config, n_bold):
+    """Enabled group steps that ``n_bold`` subjects with BOLD do not allow, one line each.
+
+    Parameters
+    ----------
+    config : dict
+    n_bold : int
+
+    Returns
+    -------
+    notes : list of str
+    """
+    if not _get(config, "fmri", "enabled", default=True):
+        return []
+    steps = (("fmri.connectivity.tangent", _get(config, "fmri", "connectivity", "tangent"), "tangent"),
+             ("fmri.dynamic", _get(config, "fmri", "dynamic", "enabled"), "dynamic"),
+             ("fmri.prediction", _get(config, "fmri", "prediction", "enabled"), "prediction"),
+             ("models.brainmae", _get(config, "models", "brainmae", "enabled"), "brainmae"),
+             ("models.demovae", _get(config, "models", "demovae", "enabled"), "demovae"))
+    return [f"{key} skipped: it needs at least {MIN_SUBJECTS[step]} subjects with BOLD, there are {n_bold}"
+            for key, enabled, step in steps if enabled and n_bold < MIN_SUBJECTS[step]]
 
 
 def required_demographics(config, n_bold=None):
@@ -115,13 +138,17 @@ def prediction_skips(config, participants, subjects):
             reasons.append(f"fmri.prediction.targets: {target!r} has one class ({counts.index[0]!r}) "
                            f"for all {n} subjects")
             continue
-        # each held-out site leaves the others to train on: they need two classes
+        # each held-out site leaves the others to train on: they need two classes, two subjects each
         for site in sorted(sites.unique()):
-            train = values[sites != site].astype(str)
-            if train.nunique() < 2:
+            train = values[sites != site].astype(str).value_counts()
+            if len(train) < 2:
                 reasons.append(f"fmri.prediction.targets: {target!r} is confounded with {site_column!r}: "
                                f"without site {site!r} the training subjects have one class "
-                               f"({train.iloc[0]!r}) only")
+                               f"({train.index[0]!r}) only")
+                break
+            if train.min() < 2:
+                reasons.append(f"fmri.prediction.targets: {target!r}: without site {site!r} the class "
+                               f"{train.idxmin()!r} has {train.min()} training subject (at least 2 are needed)")
                 break
     return reasons
 
