@@ -8,6 +8,11 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# `snakemake --report results/snakemake_report.html`: the figures the rules tag
+# with report() (captions under workflow/report/).
+report: "workflow/report/workflow.rst"
+
+
 # The rules call `brainpipe`: the one installed beside the Python running
 # Snakemake comes first on PATH, so `.venv/bin/snakemake` works without
 # activating the venv. One BLAS/OpenMP thread per job unless the caller set

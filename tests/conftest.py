@@ -45,3 +45,40 @@ def tiny_demo(tmp_path_factory, tiny_demo_params):
 
     root = tmp_path_factory.mktemp("tiny_demo") / "bids"
     return simulate_dataset(root, **tiny_demo_params)
+
+
+def run_snakemake(workdir, *args, timeout=1500):
+    """Run this repository's Snakefile in ``workdir`` (a subprocess; returns it done)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("MPLBACKEND", "Agg")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(workdir), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny_workflow(tmp_path_factory):
+    """Working directory of one run of the tiny workflow (.test/config), shared by
+    the tests that read its outputs (test_workflow, test_browser): read-only.
+
+    ``BRAINPIPE_TINY_WORKFLOW=DIR`` reuses a finished run in DIR (a working
+    directory of the same config) instead, to iterate on those tests.
+    """
+    import shutil
+    from pathlib import Path
+
+    if os.environ.get("BRAINPIPE_TINY_WORKFLOW"):
+        return Path(os.environ["BRAINPIPE_TINY_WORKFLOW"])
+    repo = Path(__file__).resolve().parents[1]
+    workdir = tmp_path_factory.mktemp("workflow")
+    (workdir / "config").mkdir()
+    shutil.copy(repo / ".test/config/config.yaml", workdir / "config/config.yaml")
+    proc = run_snakemake(workdir, "--cores", "2")
+    if proc.returncode != 0:
+        pytest.fail(f"snakemake failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-8000:]}")
+    return workdir

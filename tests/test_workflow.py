@@ -7,7 +7,6 @@ to do, and that `snakemake --lint` is clean.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -30,14 +29,9 @@ def _snakemake(workdir, *args, timeout=1500):
 
 
 @pytest.fixture(scope="module")
-def workflow_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("workflow")
-    (workdir / "config").mkdir()
-    shutil.copy(REPO / ".test/config/config.yaml", workdir / "config/config.yaml")
-    proc = _snakemake(workdir, "--cores", "2")
-    if proc.returncode != 0:
-        pytest.fail(f"snakemake failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-8000:]}")
-    return workdir
+def workflow_run(tiny_workflow):
+    # one run per test session, shared with tests/test_browser.py (conftest.py)
+    return tiny_workflow
 
 
 class _Html(HTMLParser):

@@ -47,12 +47,15 @@ def _validate(args):
 
 
 def _report(args):
-    from .report.subject import build_group_report, build_subject_report
+    from .report import build_group_report, build_subject_report
 
     if args.subject is None:
-        build_group_report(args.fragments, args.output, **args.opts)
+        build_group_report(args.fragments, args.output, tables=args.tables, subject_reports=args.subject_reports,
+                           inputs=args.inputs, config_hash=args.config_hash, **args.opts)
     else:
-        build_subject_report(args.subject, args.fragments, args.output, **args.opts)
+        build_subject_report(args.subject, args.fragments, args.output, inputs=args.inputs,
+                             config_hash=args.config_hash, tfm_tokenizer=args.tfm_tokenizer,
+                             scores=args.tables, **args.opts)
 
 
 def _dataset_description(args):
@@ -92,6 +95,12 @@ def build_parser():
     p.add_argument("--subject", default=None, help="subject label without 'sub-' (none: group report)")
     p.add_argument("--output", required=True, help="report HTML")
     p.add_argument("fragments", nargs="*", help="fragment JSON files")
+    p.add_argument("--inputs", nargs="*", default=[], help="input files checksummed in the provenance footer")
+    p.add_argument("--tables", nargs="*", default=[],
+                   help="group: per-subject key-number tables; subject: its BCI score tables (TFM section)")
+    p.add_argument("--tfm-tokenizer", default=None, help="subject: the group TFM tokenizer (adds its section)")
+    p.add_argument("--subject-reports", nargs="*", default=[], help="group: subject reports to link")
+    p.add_argument("--config-hash", default=None, help="hash of the run's config (provenance footer)")
     add_opts(p)
 
     p = add("dataset-description", _dataset_description, "write the derivatives dataset_description.json")

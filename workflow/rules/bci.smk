@@ -13,6 +13,9 @@ rule bci_offline:
     output:
         tsv=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-offline_scores.tsv"),
         fragment=subject_fragment("{sub}", "offline"),
+        # written beside the scores table; tagged for `snakemake --report`
+        figure=report(str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-offline_scores.png"),
+                      caption="../report/bci_offline.rst", category="BCI", subcategory="sub-{sub}"),
     log:
         str(LOGS / "bci_offline/sub-{sub}.log"),
     benchmark:
@@ -62,7 +65,8 @@ rule bci_pseudo_online_group:
         [str(RES / f"sub-{sub}/eeg/sub-{sub}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv") for sub in pseudo_online_subjects()],
     output:
         tsv=str(RES / f"group/eeg/task-{EEG_TASK}_desc-pseudoonline_stats.tsv"),
-        figure=str(RES / f"group/figures/task-{EEG_TASK}_desc-pseudoonline_scores.png"),
+        figure=report(str(RES / f"group/figures/task-{EEG_TASK}_desc-pseudoonline_scores.png"),
+                      caption="../report/bci_pseudo_online_group.rst", category="BCI", subcategory="group"),
         fragment=group_fragment("pseudoonline"),
     log:
         str(LOGS / "bci_pseudo_online_group/group.log"),

@@ -552,3 +552,68 @@ def simulated_files():
     files += [confounds_path(sub) for sub in BOLD if confounds_path(sub)]
     return [str(f) for f in files]
 
+
+# -- reports: provenance inputs and the group report's key-number tables --
+# (rules in report.smk)
+from brainpipe.report.provenance import config_hash
+
+# the merged config's hash, shown in every report's provenance footer
+CONFIG_HASH = config_hash(config)
+
+
+def subject_raw_inputs(wildcards):
+    """A subject's raw input files, checksummed in its report's provenance footer."""
+    sub = wildcards.sub
+    files = [str(path) for (s, _), path in sorted(EEG_RAW.items()) if s == sub]
+    files += [str(BOLD[sub])] if sub in BOLD else []
+    files += [str(T1W[sub])] if sub in T1W else []
+    return files
+
+
+def subject_tfm_tokenizer(wildcards):
+    """The group TFM tokenizer for an EEG subject's report section ([] when it does not run)."""
+    return [TFM_TOKENIZER] if tfm_enabled() and wildcards.sub in EEG_SUBJECTS else []
+
+
+def subject_tfm_option(wildcards):
+    """``--tfm-tokenizer PATH`` (shell-quoted) for the report step, or nothing."""
+    return " ".join(f"--tfm-tokenizer {shlex.quote(path)}" for path in subject_tfm_tokenizer(wildcards))
+
+
+def subject_bci_scores(wildcards):
+    """The subject's BCI score tables, read by its report's TFM section."""
+    if not subject_tfm_tokenizer(wildcards):
+        return []
+    sub = wildcards.sub
+    return [str(RES / f"sub-{sub}/eeg/sub-{sub}_task-{EEG_TASK}_desc-{desc}_scores.tsv")
+            for kind, desc in (("offline", "offline"), ("pseudo_online", "pseudoonline")) if bci_enabled(kind, sub)]
+
+
+def participants_file(wildcards=None):
+    """participants.tsv where the dataset has one (the group report checksums it)."""
+    path = BIDS / "participants.tsv"
+    return [str(path)] if SIM["enabled"] or path.exists() else []
+
+
+def subject_reports(wildcards=None):
+    return [str(RES / f"sub-{sub}/sub-{sub}_report.html") for sub in SUBJECTS]
+
+
+def group_key_tables(wildcards=None):
+    """Per-subject outputs the group report reads its key numbers from
+    (brainpipe.report.group.KEY_TABLES): only those of the stages that run."""
+    files = []
+    for sub in SUBJECTS:
+        if not EEG_DATASET:
+            files += [eeg_preproc(s, key) for (s, key) in sorted(EEG_RAW) if s == sub]
+        if bci_enabled("offline", sub):
+            files.append(str(RES / f"sub-{sub}/eeg/sub-{sub}_task-{EEG_TASK}_desc-offline_scores.tsv"))
+        if bci_enabled("pseudo_online", sub):
+            files.append(str(RES / f"sub-{sub}/eeg/sub-{sub}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv"))
+        if sub in BOLD:
+            files.append(fmri_out(sub, "timeseries.tsv"))
+            if FMRI["graph"]["enabled"]:
+                files.append(fmri_out(sub, "desc-graph_network.tsv"))
+        if sub in T1W:
+            files.append(str(RES / f"sub-{sub}/anat/sub-{sub}_desc-iqms_T1w.tsv"))
+    return files

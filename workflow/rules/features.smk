@@ -32,7 +32,8 @@ rule fmri_connectivity:
         labels=config["fmri"]["atlas"]["labels"],
     output:
         relmats=expand(fmri_out("{{sub}}", "stat-{stat}_relmat.tsv"), stat=FC_STATS),
-        figure=figure("{sub}", "desc-fc_relmat.png"),
+        figure=report(figure("{sub}", "desc-fc_relmat.png"), caption="../report/fmri_fc.rst", category="fMRI",
+                      subcategory="connectivity"),
         fragment=subject_fragment("{sub}", "fc"),
     log:
         str(LOGS / "fmri_connectivity/sub-{sub}.log"),
@@ -129,7 +130,8 @@ rule fmri_predict:
     output:
         tsv=group_out("func", "desc-prediction_scores.tsv"),
         predictions=group_out("func", "desc-prediction_predictions.tsv"),
-        figure=str(RES / "group/figures/desc-prediction_scores.png"),
+        figure=report(str(RES / "group/figures/desc-prediction_scores.png"), caption="../report/fmri_prediction.rst",
+                      category="fMRI", subcategory="group"),
         fragment=group_fragment("prediction"),
     log:
         str(LOGS / "fmri_predict/group.log"),

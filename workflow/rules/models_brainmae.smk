@@ -61,7 +61,8 @@ if BRAINMAE_ENABLED:
         output:
             tsv=group_out("func", "desc-brainmae_scores.tsv"),
             predictions=group_out("func", "desc-brainmae_predictions.tsv"),
-            figure=str(RES / "group/figures/desc-brainmaeprobe_plot.png"),
+            figure=report(str(RES / "group/figures/desc-brainmaeprobe_plot.png"),
+                          caption="../report/brainmae_probe.rst", category="Models", subcategory="BrainMAE"),
             fragment=group_fragment("brainmaeprobe"),
         log:
             str(LOGS / "brainmae_probe/group.log"),

@@ -15,7 +15,8 @@ if demovae_enabled():
             training=group_out("func", "desc-demovae_training.tsv"),
             latents=group_out("func", "desc-demovae_latents.tsv"),
             curves=str(RES / "group/figures/desc-demovaetraining_plot.png"),
-            correlations=str(RES / "group/figures/desc-demovaecorr_plot.png"),
+            correlations=report(str(RES / "group/figures/desc-demovaecorr_plot.png"),
+                                caption="../report/demovae_correlations.rst", category="Models", subcategory="DemoVAE"),
             fragment=group_fragment("demovae"),
         log:
             str(LOGS / "demovae_fit/group.log"),
@@ -80,7 +81,8 @@ if demovae_enabled():
         output:
             tsv=group_out("func", "desc-demovaeharmonize_scores.tsv"),
             relmats=harmonized_relmats(),
-            figure=str(RES / "group/figures/desc-demovaeharmonize_plot.png"),
+            figure=report(str(RES / "group/figures/desc-demovaeharmonize_plot.png"),
+                          caption="../report/demovae_harmonize.rst", category="Models", subcategory="DemoVAE"),
             fragment=group_fragment("demovaeharmonize"),
         log:
             str(LOGS / "demovae_harmonize/group.log"),

@@ -16,8 +16,11 @@ if tfm_enabled():
             training=str(RES / f"group/eeg/task-{EEG_TASK}_desc-tfm_training.tsv"),
             figures=[
                 str(RES / f"group/figures/task-{EEG_TASK}_desc-tfm_{name}.png")
-                for name in ("training", "usage", "reconstruction", "classtokens")
+                for name in ("training", "usage", "classtokens")
             ],
+            reconstruction=report(str(RES / f"group/figures/task-{EEG_TASK}_desc-tfm_reconstruction.png"),
+                                  caption="../report/tfm_reconstruction.rst", category="Models",
+                                  subcategory="TFM tokenizer"),
             # the step writes its figures beside the fragment
             fragment=group_fragment("tfm"),
         log:

@@ -11,6 +11,9 @@ rule preprocess_eeg:
         fif=eeg_preproc("{sub}", "{runkey}"),
         events=eeg_preproc("{sub}", "{runkey}", "_desc-preproc_events.tsv"),
         fragment=subject_fragment("{sub}", "eeg", "{runkey}"),
+        # written beside the fragment; tagged for `snakemake --report`
+        psd=report(figure("{sub}", "{runkey}_desc-psd_eeg.png"), caption="../report/eeg_psd.rst",
+                   category="EEG", subcategory="sub-{sub}"),
     log:
         str(LOGS / "preprocess_eeg/sub-{sub}_{runkey}.log"),
     benchmark:
@@ -66,7 +69,8 @@ rule mri_qc:
     output:
         mask=str(RES / "sub-{sub}/anat/sub-{sub}_desc-brain_mask.nii.gz"),
         metrics=str(RES / "sub-{sub}/anat/sub-{sub}_desc-iqms_T1w.tsv"),
-        figure=figure("{sub}", "desc-mosaic_T1w.png"),
+        figure=report(figure("{sub}", "desc-mosaic_T1w.png"), caption="../report/mri_mosaic.rst",
+                      category="Structural MRI"),
         figure_background=figure("{sub}", "desc-background_T1w.png"),
         fragment=subject_fragment("{sub}", "mri"),
     log:

@@ -241,7 +241,14 @@ def graph_features(relmat_tsv, out_nodes_tsv, *, out_network_tsv=None, density=0
             html = "".join(f"<li>{k}: {v:.3g}</li>" for k, v in network.items())
             items = [fragment_item("html", "Graph features", html=f"<ul>{html}</ul>")]
             if figure is not None:
-                items.append(fragment_item("image", "Node degree and clustering", path=figure))
+                items.append(fragment_item(
+                    "image", "Node degree and clustering", path=figure,
+                    caption="Degree (top) and clustering coefficient (bottom) of every region in the graph "
+                            "that keeps " + (f"the strongest {density:.0%} of the Pearson FC edges"
+                                             if density is not None else f"the Pearson FC edges above {threshold:g}")
+                            + ", regions grouped "
+                            "and coloured by network: hubs are the tall bars, a network of high clustering "
+                            "is a tightly knit module."))
             write_fragment(fragment, SECTION, items, order=SECTION_ORDER + 4)
     return nodes, network
 

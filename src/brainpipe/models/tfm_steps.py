@@ -201,9 +201,13 @@ def _write_fragment(path, diag, info, table, png):
             "<table>" + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows) + "</table>")
     items = [
         fragment_item("html", "Tokenizer diagnostics", html=html),
-        fragment_item("image", "Training curves", path=png["training"]),
+        fragment_item("image", "Training curves", path=png["training"],
+                      caption="Left: training (and validation) loss per epoch, with its spectrogram MSE and "
+                              "vector-quantisation terms; right: codebook perplexity (how many codes are in "
+                              "use): the losses should fall and the perplexity stay well above 1."),
         fragment_item("image", "Token usage", path=png["usage"],
-                      caption="Tokens per code over the diagnostic windows, sorted."),
+                      caption="Tokens per code over the diagnostic windows, sorted from the most used: a long "
+                              "flat head means many codes share the work, a single spike a collapsed codebook."),
         fragment_item("image", "Spectrogram and reconstruction", path=png["reconstruction"],
                       caption="One window: STFT magnitude, the masked view, its reconstruction, "
                               "and the reconstruction of the unmasked input."),
