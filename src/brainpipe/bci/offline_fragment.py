@@ -37,7 +37,8 @@ def write_offline_fragment(path, results, table, scores_png, cov_png, acm, score
                       caption="Within-session (k-fold) and cross-session scores, "
                               "one dot per session."),
         fragment_item("image", "Class-mean covariance matrices", path=cov_png,
-                      caption="Riemannian mean per class of the epochs' covariance matrices."),
+                      caption="Riemannian mean per class of the epochs' covariance matrices: the class "
+                              "difference the Riemannian pipelines (MDM, tangent space) decode."),
         fragment_item("table", "Offline scores table", path=table),
     ]
     write_fragment(path, "Offline BCI", items, order=40)

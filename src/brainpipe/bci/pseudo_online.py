@@ -364,7 +364,10 @@ def run_pseudo_online_group(score_tsvs, out_tsv, figure, *, fragment=None, metri
         write_fragment(
             fragment, "Pseudo-online BCI",
             [fragment_item("image", "Offline vs pseudo-online (group)", path=figure,
-                           caption=f"{metric} per subject; p from a paired Wilcoxon test."),
+                           caption=f"{metric} of every pipeline, offline (cue-locked epochs) next to "
+                                   "pseudo-online (every sliding window, idle class included), one line per "
+                                   "subject, left: cross-session, right: within-session; p from a paired "
+                                   "Wilcoxon test across subjects. The drop is what real-time use would cost."),
              fragment_item("table", "Paired Wilcoxon tests", path=out_tsv)],
             order=45,
         )

@@ -113,5 +113,8 @@ def _covariance_fragment(covs, y, ch_names, out_npz, fragment):
     session = out_npz.name.split("_task-")[0]
     write_fragment(fragment, "EEG features", [
         fragment_item("image", f"{session}: class-mean covariances", path=png,
-                      caption=f"{len(y)} trials, {len(ch_names)} channels"),
+                      caption=f"Mean covariance matrix of each class over the session's {len(y)} trials "
+                              f"({len(ch_names)} channels, band-passed epochs): differences between the "
+                              "classes over the sensorimotor channels are what the covariance pipelines "
+                              "decode."),
     ], order=30)

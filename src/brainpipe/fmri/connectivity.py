@@ -288,7 +288,10 @@ def group_connectivity(
             if figure is not None:
                 items.append(fragment_item(
                     "image", f"Group connectivity ({kind})", path=figure,
-                    caption=f"{len(tables)} subjects, {len(names)} regions.",
+                    caption=f"Tangent-space connectivity of {len(tables)} subjects over {len(names)} "
+                            "regions grouped by network: the group's geometric-mean covariance, one "
+                            "subject's deviation from it, and the SD of the deviations across subjects "
+                            "(where subjects differ most).",
                 ))
             items.append(fragment_item(
                 "html", "Group connectivity",

@@ -336,8 +336,10 @@ def dynamic_connectivity(
             )]
             if figure is not None:
                 items.insert(0, fragment_item("image", "FC states", path=figure,
-                                              caption="State centroids (correlation) and "
-                                              "state sequences per subject."))
+                                              caption="Top: the recurring FC states (k-means centroids of "
+                                              "the sliding-window correlation matrices, share of windows in "
+                                              "the title); bottom: which state each subject's windows are in "
+                                              "over time (one row per subject)."))
             items.append(fragment_item("table", "State metrics per subject",
                                        path=out_metrics_tsv))
             write_fragment(fragment, "fMRI group", items, order=SECTION_ORDER + 3)

@@ -209,8 +209,10 @@ def predict_demographics(
             if figure is not None:
                 items.insert(0, fragment_item(
                     "image", "Prediction of demographics" + suffix, path=figure,
-                    caption=f"Site-held-out CV ({cv}); null from {n_permutations} "
-                    "within-site permutations."))
+                    caption=f"Demographics predicted from each subject's FC, site-held-out CV ({cv}): "
+                    "predicted against true values (numeric targets) and confusion matrices (categorical), "
+                    f"then each score (red line) against its null from {n_permutations} within-site "
+                    "permutations (grey): an effect is a red line right of the grey histogram."))
             write_fragment(fragment, "fMRI group", items, order=45)
     return results
 

@@ -425,7 +425,11 @@ def harmonize_step(
                                            "kept demographics: 5-fold ridge r or balanced accuracy.")]
             if figure is not None:
                 items.insert(0, fragment_item("image", "Site and demographics before/after", path=figure,
-                                              caption="Scores per feature set; the dashed lines are chance."))
+                                              caption="How well site (left) and each kept demographic are "
+                                                      "predicted from the original FC, from DemoVAE's "
+                                                      "harmonized FC and from ComBat; dashed lines are chance. "
+                                                      "Good harmonization: site falls to chance, the kept "
+                                                      "demographics stay."))
             write_fragment(fragment, "DemoVAE", items, order=62)
     return table
 

@@ -268,7 +268,9 @@ def _write_fragment(fragment, m, figure, figure_background, table):
     )]
     if figure is not None:
         items.append(fragment_item("image", "T1w and brain mask", path=figure,
-                                   caption="Axial and coronal slices, brain mask in red."))
+                                   caption="Axial and coronal slices of the T1w with the brain mask "
+                                           "outlined in red: the mask should follow the brain's surface, "
+                                           "without cutting cortex or taking in the skull."))
     if figure_background is not None:
         items.append(fragment_item("image", "Background noise", path=figure_background,
                                    caption="Contrast stretched to the background: ghosts "
