@@ -430,3 +430,20 @@ def test_group_comparison_wilcoxon(tmp_path):
     assert st["mean_difference"] > 0.1
     assert (tmp_path / "group.png").stat().st_size > 1000
     assert json.loads((tmp_path / "group_fragment.json").read_text())["section"] == "Pseudo-online BCI"
+
+
+def test_bids_root_reads_only_the_declared_recordings(tmp_path):
+    """A rule declares the raw runs it evaluates; the step reads those and no others."""
+    from brainpipe._check import BrainpipeInputError
+    from brainpipe.io.simulate import simulate_dataset
+
+    root = simulate_dataset(tmp_path / "bids", seed=2, n_subjects=1, n_eeg_subjects=1, n_sessions=2, n_runs=2,
+                            trials_per_class=4, n_volumes=40, tr=2.0, progress=False)
+    every = sorted(root.glob("sub-01/ses-*/eeg/*_eeg.vhdr"))
+    assert len(every) == 4
+    runs = load_runs(root, "01", recordings=every[:2])
+    assert [(r.session, r.run) for r in runs] == [("1", "1"), ("1", "2")]
+    assert [r.source for r in runs] == [str(p) for p in every[:2]]
+    assert len(load_runs(root, "01")) == 4  # no recordings named: every run
+    with pytest.raises(BrainpipeInputError, match="is not one of the EEG runs of subject 01"):
+        load_runs(root, "01", recordings=[every[0], tmp_path / "sub-01_task-imagery_run-9_eeg.vhdr"])

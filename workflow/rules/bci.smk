@@ -32,8 +32,9 @@ rule bci_offline:
         " --seed {params.seed:q} --opts {params.opts:q} {params.source} {input.runs:q} > {log:q} 2>&1"
 
 
-# Pseudo-online reads the raw runs and filters them forward-only
-# (causal_filter), so no decision uses samples after its window.
+# Pseudo-online reads the raw runs it declares (through the BIDS root, for the
+# sidecars and events) and filters them forward-only (causal_filter), so no
+# decision uses samples after its window.
 rule bci_pseudo_online:
     conda:
         CONDA_ENV
@@ -55,7 +56,7 @@ rule bci_pseudo_online:
         runtime=60,
     shell:
         "brainpipe bci-pseudo-online --subject {wildcards.sub:q} --bids-root {params.root:q}"
-        " --output {output.tsv:q} --fragment {output.fragment:q} --opts {params.opts:q} > {log:q} 2>&1"
+        " --output {output.tsv:q} --fragment {output.fragment:q} --opts {params.opts:q} {input.runs:q} > {log:q} 2>&1"
 
 
 rule bci_pseudo_online_group:

@@ -149,6 +149,7 @@ def run_pseudo_online(
     figure_dir=None,
     fragment=None,
     decisions_tsv=None,
+    recordings=None,
     config=None,
     **options,
 ):
@@ -178,6 +179,9 @@ def run_pseudo_online(
     decisions_tsv : path-like | None
         Also write every decision (evaluation, session, run, pipeline, time,
         y_true, y_pred).
+    recordings : list of path-like | None
+        With a BIDS root: only these recordings of the subject (see
+        :func:`load_runs`); what a workflow rule declares as its inputs.
     config : dict | None
         The same options as one dict (``options`` win over it).
     **options
@@ -190,7 +194,8 @@ def run_pseudo_online(
     """
     cfg = resolve_config({**(config or {}), **options})
     runs = load_runs(inputs, subject, tmin=cfg["tmin"], tmax=cfg["tmax"],
-                     task=cfg["task"], events=cfg["events"], bad_channels=cfg["bad_channels"])
+                     task=cfg["task"], events=cfg["events"], bad_channels=cfg["bad_channels"],
+                     recordings=recordings)
     result = evaluate_pseudo_online(
         runs,
         cfg["pipelines"],
@@ -213,6 +218,8 @@ def run_pseudo_online(
     preprocessed = isinstance(inputs, (list, tuple))
     if preprocessed:
         sources = [str(p) for p in inputs]
+    elif recordings:
+        sources = [str(p) for p in recordings]
     elif isinstance(inputs, (str, os.PathLike)):
         sources = [str(inputs)]
     else:

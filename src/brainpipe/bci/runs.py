@@ -216,7 +216,8 @@ def _common_channels(runs):
     return out
 
 
-def load_runs(inputs, subject, *, tmin=None, tmax=None, task="imagery", events=None, bad_channels=None):
+def load_runs(inputs, subject, *, tmin=None, tmax=None, task="imagery", events=None, bad_channels=None,
+              recordings=None):
     """Read every continuous run of one subject.
 
     Parameters
@@ -236,6 +237,10 @@ def load_runs(inputs, subject, *, tmin=None, tmax=None, task="imagery", events=N
     bad_channels : dict | None
         Bad-channel handling of every run (see :func:`run_from_raw`). When a
         channel is dropped in one run, every run of the subject drops it.
+    recordings : list of path-like | None
+        With a BIDS root: evaluate only these recordings of the subject (the
+        runs a workflow rule declares as its inputs); each must be one of the
+        subject's runs. None takes every run.
 
     Returns
     -------
@@ -265,9 +270,15 @@ def load_runs(inputs, subject, *, tmin=None, tmax=None, task="imagery", events=N
         dataset.subject_label(number) if hasattr(dataset, "subject_label") else f"{number:02d}"
     )
     data = dataset.get_data(subjects=[number])[number]
-    runs = []
+    wanted = None if recordings is None else {Path(p).resolve(): str(p) for p in recordings}
+    runs, found = [], set()
     for session in sorted(data):
         for run in sorted(data[session]):
+            source = _run_source(data[session][run], dataset, label, session, run)
+            if wanted is not None:
+                if Path(source).resolve() not in wanted:
+                    continue
+                found.add(Path(source).resolve())
             runs.append(
                 run_from_raw(
                     data[session][run],
@@ -277,10 +288,13 @@ def load_runs(inputs, subject, *, tmin=None, tmax=None, task="imagery", events=N
                     event_id=dataset.event_id,
                     tmin=tmin,
                     tmax=tmax,
-                    source=_run_source(data[session][run], dataset, label, session, run),
+                    source=source,
                     bad_channels=bad_channels,
                 )
             )
+    if wanted is not None:
+        for path in sorted(set(wanted) - found):
+            raise input_error(wanted[path], f"is not one of the EEG runs of subject {label} in the dataset")
     runs = _common_channels(runs)
     check_same_montage(runs)
     return runs

@@ -20,8 +20,11 @@ def _bci_offline(args):
 def _bci_pseudo_online(args):
     from ..bci.pseudo_online import run_pseudo_online
 
-    source = args.bids_root if args.bids_root else args.inputs
-    run_pseudo_online(source, args.subject, args.output, fragment=args.fragment, **args.opts)
+    if args.bids_root:  # the raw runs it names, read through the BIDS root (sidecars, events)
+        run_pseudo_online(args.bids_root, args.subject, args.output, fragment=args.fragment,
+                          recordings=args.inputs or None, **args.opts)
+    else:
+        run_pseudo_online(args.inputs, args.subject, args.output, fragment=args.fragment, **args.opts)
 
 
 def _bci_pseudo_online_group(args):
@@ -46,7 +49,9 @@ def register(add):
     p.add_argument("--bids-root", default=None, help="read the subject's raw runs from this BIDS root")
     p.add_argument("--output", required=True, help="scores TSV")
     add_fragment(p, "report fragment JSON")
-    p.add_argument("inputs", nargs="*", help="preprocessed runs (FIF) of the subject")
+    p.add_argument("inputs", nargs="*",
+                   help="the subject's runs: preprocessed FIF files, or with --bids-root the raw recordings to "
+                        "evaluate (default: every run in the root)")
     add_opts(p)
 
     p = add("bci-pseudo-online-group", _bci_pseudo_online_group, "offline vs pseudo-online across subjects")
