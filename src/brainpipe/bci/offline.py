@@ -244,15 +244,20 @@ def _class_mean_covariances(X, y, acm, fitted):
     """Riemannian class means of OAS covariances, and of the first ACM pipeline's if any."""
     from pyriemann.estimation import Covariances
     from pyriemann.geometry.mean import mean_riemann
+    from pyriemann.tangentspace import TangentSpace
+
+    from ..features.tangent_space import RiemannTangentSpace
 
     classes = list(dict.fromkeys(sorted(y)))
     covs = Covariances("oas").fit_transform(X)
     rows = {"covariance (OAS)": {c: mean_riemann(covs[y == c]) for c in classes}}
     if acm:
         name, params = next(iter(acm.items()))
-        pipe = fitted[name]
+        pipe = getattr(fitted[name], "best_estimator_", fitted[name])  # a search: its refitted pipeline
         # the SPD matrices the pipeline itself feeds to its tangent space
-        spd_steps = pipe[: [n for n, _ in pipe.steps].index("ts")]
+        first_ts = next(i for i, (_, step) in enumerate(pipe.steps)
+                        if isinstance(step, (TangentSpace, RiemannTangentSpace)))
+        spd_steps = pipe[:first_ts]
         aug = spd_steps.transform(X)
         row = f"{name}: augmented (order {params['order']}, lag {params['lag']})"
         rows[row] = {c: mean_riemann(aug[y == c]) for c in classes}
