@@ -181,3 +181,28 @@ def test_group_report_rows_links_and_pipelines(tmp_path):
     assert _sections(text) == ["Summary", "Subjects", "Pseudo-online BCI", "DemoVAE", "Provenance"]
     with pytest.raises(BrainpipeInputError, match="not a table the group report reads"):
         build_group_report([frag], out, tables=[png])
+
+
+def test_eeg_psd_before_after_marks_bad_channels():
+    import matplotlib.colors as mcolors
+    import mne
+    import numpy as np
+
+    from brainpipe.eeg.figures import BAD_COLOR, psd_before_after_figure
+
+    names = ["C3", "Cz", "C4", "FCz", "CPz", "Pz"]
+    info = mne.create_info(names, 250.0, "eeg")
+    data = np.random.default_rng(0).normal(scale=1e-5, size=(len(names), 250 * 20))
+    data[2] *= 30  # a noisy C4
+    raw = mne.io.RawArray(data, info, verbose="error").set_montage(mne.channels.make_standard_montage("colin27_1020"))
+    before = raw.compute_psd(fmax=60, verbose="error")
+    after = raw.copy().filter(1.0, 40.0, verbose="error").compute_psd(fmax=60, verbose="error")
+    fig = psd_before_after_figure(before, after, raw.info, ["C4"], l_freq=1.0, h_freq=40.0, notch=[50.0])
+    ax_before, ax_after, ax_sensors = fig.axes[:3]
+    red = mcolors.to_rgba(BAD_COLOR)
+    for ax in (ax_before, ax_after):
+        reds = [line for line in ax.get_lines() if mcolors.to_rgba(line.get_color()) == red]
+        assert len(reds) == 1  # the bad channel, drawn over the others
+        assert "C4" in [t.get_text() for t in ax.texts]
+    assert "C4" in ax_sensors.get_title()
+    assert {t.get_text() for t in ax_after.texts} >= {"notch 50 Hz", "high-pass 1 Hz", "low-pass 40 Hz"}
