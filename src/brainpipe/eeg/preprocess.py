@@ -265,7 +265,7 @@ def preprocess_eeg_run(
         The dataset's ``trial_type`` values -> the paradigm's class names
         (the workflow's ``eeg.events``): the cues are renamed here, so the
         FIF and the events TSV carry class names for every later step.
-        Values not in the mapping are kept as they are.
+        Task cues the mapping does not name are dropped (BAD/EDGE kept).
     figure_dir : path-like | None
         Where to write the PSD and events figures.
     fragment : path-like | None
@@ -335,7 +335,7 @@ def preprocess_eeg_run(
 
 
 def rename_cues(raw, events, source):
-    """Rename the task annotations of ``raw`` by ``events`` (in place).
+    """Rename the task annotations of ``raw`` by ``events``, dropping unnamed cues (in place).
 
     Parameters
     ----------
@@ -361,9 +361,12 @@ def rename_cues(raw, events, source):
             f"none of the config eeg.events names {sorted(events)} is a trial_type of this run "
             f"(it has {sorted(d for d in found if not d.startswith(NON_TASK_PREFIXES))[:10]})",
         )
+    # cues the mapping does not name are not the paradigm's classes: dropped, so that no later
+    # step (trial covariances, offline epochs) takes them for a class
+    keep = np.array([d in events or d.startswith(NON_TASK_PREFIXES) for d in ann.description], dtype=bool)
     raw.set_annotations(mne.Annotations(
-        ann.onset, ann.duration, [events.get(d, d) for d in ann.description],
-        orig_time=ann.orig_time, ch_names=ann.ch_names))
+        ann.onset[keep], ann.duration[keep], [events.get(d, d) for d in np.asarray(ann.description)[keep]],
+        orig_time=ann.orig_time, ch_names=[c for c, k in zip(ann.ch_names, keep) if k]))
 
 
 def line_frequencies(source, notch, sfreq):

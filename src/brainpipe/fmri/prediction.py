@@ -159,11 +159,24 @@ def predict_demographics(
     if site_column not in table.columns:
         raise input_error(participants_tsv, f"has no site column {site_column!r}")
     groups = table[site_column].astype(str).to_numpy()
+    # a cohort scikit-learn cannot fit (too few subjects, one site, a class missing from a
+    # site-held-out training fold): skipped with the reason, so the group report still builds
+    reasons = _cohort_problems(table, subjects, [], site_column, cv)
+    skipped = {t: _cohort_problems(table, subjects, [t], site_column, cv) for t in targets if t in table.columns}
+    if reasons or (targets and all(skipped.get(t) for t in targets)):
+        by_target = {t: reasons or skipped.get(t, []) for t in targets}
+        return _write_skipped(by_target, subjects, relmat_tsvs, participants_tsv, cv, out_tsv,
+                              out_predictions_tsv, figure, fragment, title)
 
     rows, preds, nulls = [], [], []
     for target in targets:
         if target not in table.columns:
             raise input_error(participants_tsv, f"has no target column {target!r}")
+        if skipped.get(target):
+            rows.append({"target": target, "model": "none", "scoring": "n/a", "score": np.nan,
+                         "p_value": np.nan, "n_subjects": len(subjects), "cv": cv,
+                         "skipped": "; ".join(skipped[target])})
+            continue
         if table[target].isna().any():
             missing = table.index[table[target].isna()].tolist()
             raise input_error(participants_tsv, f"target {target!r} is missing for {missing[:5]}")
@@ -213,6 +226,51 @@ def predict_demographics(
                     "predicted against true values (numeric targets) and confusion matrices (categorical), "
                     f"then each score (red line) against its null from {n_permutations} within-site "
                     "permutations (grey): an effect is a red line right of the grey histogram."))
+            write_fragment(fragment, "fMRI group", items, order=45)
+    return results
+
+
+def _cohort_problems(table, subjects, targets, site_column, cv="logo"):
+    """Why this cohort cannot be fitted (:func:`brainpipe.io.validate.plan.prediction_skips`)."""
+    from ..io.validate.plan import prediction_skips
+
+    config = {"fmri": {"enabled": True, "prediction": {"enabled": True, "targets": list(targets),
+                                                         "site_column": site_column, "cv": cv}}}
+    people = table.reset_index().rename(columns={"index": "participant_id"})
+    labels = [s[len("sub-"):] if s.startswith("sub-") else s for s in subjects]
+    return prediction_skips(config, people, labels)
+
+
+def _write_skipped(by_target, subjects, relmat_tsvs, participants_tsv, cv, out_tsv,
+                   out_predictions_tsv, figure, fragment, title):
+    """Outputs of a skipped prediction: one row per target saying why, a note in the report."""
+    from ..io.figures import new_subplots, save_figure
+
+    reasons = list(dict.fromkeys(r for rs in by_target.values() for r in rs))
+    note = "; ".join(reasons)
+    results = pd.DataFrame({"target": list(by_target), "model": "none", "score": np.nan, "p_value": np.nan,
+                            "n_subjects": len(subjects), "cv": cv,
+                            "skipped": ["; ".join(rs) for rs in by_target.values()]})
+    if title is not None:
+        results.insert(0, "features", str(title))
+    with all_or_nothing(out_tsv, out_predictions_tsv, figure, fragment):
+        write_tsv(out_tsv, results)
+        write_sidecar(out_tsv, list(relmat_tsvs) + [participants_tsv], Skipped=reasons)
+        if out_predictions_tsv is not None:
+            write_tsv(out_predictions_tsv, pd.DataFrame(
+                columns=["participant_id", "site", "target", "model", "true", "predicted"]))
+            write_sidecar(out_predictions_tsv, list(relmat_tsvs) + [participants_tsv], Skipped=reasons)
+        if figure is not None:
+            fig, ax = new_subplots(1, 1, figsize=(6, 1.5))
+            ax.axis("off")
+            ax.text(0, 0.5, "Prediction skipped:\n" + "\n".join(reasons), va="center", fontsize=8, wrap=True)
+            save_figure(fig, figure)
+        if fragment is not None:
+            import html
+
+            suffix = f" ({title})" if title else ""
+            items = [fragment_item("html", "Prediction from connectivity" + suffix,
+                                   html=f"<p>Skipped: {html.escape(note)}.</p>")]
             write_fragment(fragment, "fMRI group", items, order=45)
     return results
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from ..._check import BrainpipeInputError
 from ..layout import EEG_RAW_EXTENSIONS, discover
 from ._common import _get
-from .plan import bci_skips, group_step_skips, prediction_skips, required_demographics, runs_per_session
+from .plan import (bci_skips, group_step_skips, prediction_skips, read_participants, required_demographics,
+                   runs_per_session)
 from .eeg_settings import _eeg_config_problems
 from .fmri_settings import _fmri_config_problems
 from .recordings import _check_bold, _check_eeg, _check_t1, _run_consistency
@@ -131,8 +132,6 @@ def find_warnings(bids_root, config):
         cohort it cannot run on. The workflow prints the same lines at
         start and puts them in the reports.
     """
-    import pandas as pd
-
     root = Path(bids_root)
     if not root.is_dir() or _get(config, "simulate", "enabled"):
         return []
@@ -153,13 +152,7 @@ def find_warnings(bids_root, config):
     if eeg_on:
         for sub, per_session in sorted(runs_per_session(layout.eeg.values()).items()):
             warnings += bci_skips(config, sub, per_session)
-    part = root / "participants.tsv"
-    table = None
-    if part.is_file():
-        try:
-            table = pd.read_csv(part, sep="\t", dtype=str, na_values=["n/a"], keep_default_na=False)
-        except (OSError, ValueError):
-            table = None
+    table = read_participants(root)
     if layout.bold:
         warnings += group_step_skips(config, len(layout.bold))
     if _get(config, "fmri", "enabled", default=True) and len(layout.bold) > 2:

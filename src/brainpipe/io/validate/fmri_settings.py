@@ -36,7 +36,9 @@ def _fmri_config_problems(config, bold, participants):
         if _number(hp) and duration < 1.0 / hp:
             problems.append(f"{path}: {n_vols} volumes x TR {tr:g} s = {duration:g} s is shorter than one period "
                             f"of the high-pass (config fmri.high_pass {hp:g} Hz: {1 / hp:g} s)")
-        if dyn.get("enabled") and _number(dyn.get("window_s")):
+        # dynamic FC is a group step: checked where it runs (from MIN_SUBJECTS subjects)
+        dyn_runs = sim.get("enabled") or len(bold) >= MIN_SUBJECTS["dynamic"]
+        if dyn.get("enabled") and dyn_runs and _number(dyn.get("window_s")):
             if dyn["window_s"] > duration:
                 problems.append(f"config fmri.dynamic.window_s: {dyn['window_s']:g} s is longer than {path} "
                                 f"({duration:g} s)")

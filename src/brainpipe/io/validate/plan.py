@@ -18,10 +18,26 @@ from __future__ import annotations
 from ._common import _get
 
 __all__ = ["bci_skips", "group_step_skips", "possible_evaluations", "prediction_skips", "required_demographics",
-           "runs_per_session"]
+           "read_participants", "runs_per_session"]
 
 #: Fewest subjects with BOLD for each group step (the workflow's thresholds).
 MIN_SUBJECTS = {"tangent": 2, "dynamic": 2, "prediction": 3, "brainmae": 3, "demovae": 6}
+
+
+def read_participants(root):
+    """participants.tsv of ``root`` as strings, or None when absent or unreadable
+    (its problems are the participants check's to report)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    path = Path(root) / "participants.tsv"
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path, sep="\t", dtype=str, na_values=["n/a"], keep_default_na=False)
+    except (OSError, ValueError):
+        return None
 
 
 def group_step_skips(config, n_bold):
@@ -128,10 +144,17 @@ def prediction_skips(config, participants, subjects):
         return reasons
     for target in pred.get("targets") or []:
         values = rows[target]
+        if values.isna().any():
+            continue  # missing values or rows: a data problem, reported as such elsewhere
         numeric = pd.to_numeric(values, errors="coerce")
         if numeric.notna().all():
             if numeric.nunique() < 2:
                 reasons.append(f"fmri.prediction.targets: {target!r} has one value for all {n} subjects")
+            elif pred.get("cv", "logo") == "logo" and sites.value_counts().min() < 2:
+                # R^2 of a held-out site of one subject is undefined
+                small = sites.value_counts().idxmin()
+                reasons.append(f"fmri.prediction.targets: {target!r}: site {small!r} has one subject; scoring "
+                               "a numeric target on a held-out site needs at least 2")
             continue
         counts = values.astype(str).value_counts()
         if len(counts) < 2:
