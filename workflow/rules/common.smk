@@ -7,7 +7,8 @@ from pathlib import Path
 
 from brainpipe.io.derivatives import fragment_name, stat_label
 from brainpipe.io.layout import discover, entities, entity_key
-from brainpipe.io.validate.plan import bci_skips, group_step_skips, possible_evaluations, prediction_skips
+from brainpipe.io.validate.plan import (bci_skips, group_step_skips, possible_evaluations, prediction_skips,
+                                        read_participants)
 
 BIDS = Path(config["bids_root"])
 RES = Path(config["results"])
@@ -228,21 +229,8 @@ def subject_notes(sub):
     return bci_skips(config, sub, runs)
 
 
-def _participants():
-    """participants.tsv as strings, or None (its problems are validate's to report)."""
-    import pandas as pd
-
-    path = BIDS / "participants.tsv"
-    if SIM["enabled"] or not path.is_file():
-        return None
-    try:
-        return pd.read_csv(path, sep="\t", dtype=str, na_values=["n/a"], keep_default_na=False)
-    except (OSError, ValueError):
-        return None
-
-
 # fmri_predict runs only where the cohort allows it (else a note in the group report)
-PREDICTION_SKIPS = [] if SIM["enabled"] else prediction_skips(config, _participants(), sorted(BOLD))
+PREDICTION_SKIPS = [] if SIM["enabled"] else prediction_skips(config, read_participants(BIDS), sorted(BOLD))
 
 
 def group_notes():
