@@ -82,20 +82,50 @@ def find_problems(bids_root, *, demographics=None, config=None, read_data=True):
             return False  # the BCI evaluations read a MOABB dataset instead
         return task is None or f"_task-{task}_" in path.name
 
-    eeg = [_check_eeg(rec, config, problems, read_data)
-           for rec in sorted(root.glob("sub-*/**/eeg/*_eeg.*"))
-           if rec.suffix in EEG_RAW_EXTENSIONS and not name_problems(rec) and wanted(rec, eeg_task, "eeg")]
-    bold = [_check_bold(b, problems, read_data)
-            for b in sorted(root.glob("sub-*/**/func/*_bold.nii*"))
-            if not name_problems(b) and wanted(b, fmri_task, "fmri")]
-    for t1 in sorted(root.glob("sub-*/**/anat/*_T1w.nii*")):
-        if not name_problems(t1) and wanted(t1, None, "mri"):
+    eeg_files, bold_files, t1_files = _workflow_files(root, eeg_task, fmri_task)
+    eeg = [_check_eeg(rec, config, problems, read_data) for rec in eeg_files if wanted(rec, eeg_task, "eeg")]
+    bold = [_check_bold(b, problems, read_data) for b in bold_files if wanted(b, fmri_task, "fmri")]
+    for t1 in t1_files:
+        if wanted(t1, None, "mri"):
             _check_t1(t1, problems, read_data)
     problems += _run_consistency(eeg)
     if config is not None:
         problems += _task_problems(config, root, eeg, bold)
         problems += config_problems(config, eeg=eeg, bold=bold, participants=participants, root=root)
     return problems
+
+
+def _workflow_files(root, eeg_task, fmri_task):
+    """The EEG runs, BOLD runs and T1w images the workflow reads (:func:`brainpipe.io.layout.discover`,
+    the workflow's own discovery), sorted.
+
+    When a name is not a BIDS label, discover stops on it (as the workflow does); the tree
+    check reports such names, and the files with valid names are checked here all the same.
+    """
+    try:
+        layout = discover(root, eeg_task=eeg_task, fmri_task=fmri_task)
+        return sorted(layout.eeg.values()), sorted(layout.bold.values()), sorted(layout.t1w.values())
+    except BrainpipeInputError:
+        pass
+
+    def task_of(path, task):
+        return task is None or f"_task-{task}_" in path.name
+
+    eeg = [p for p in sorted(root.glob("sub-*/**/eeg/*_eeg.*"))
+           if p.suffix in EEG_RAW_EXTENSIONS and not name_problems(p) and task_of(p, eeg_task)]
+    bold, t1, seen = [], [], set()
+    for p in sorted(root.glob("sub-*/**/func/*_bold.nii*")):
+        sub = p.name.split("_")[0]
+        if not name_problems(p) and task_of(p, fmri_task) and sub not in seen:
+            seen.add(sub)
+            bold.append(p)
+    seen = set()
+    for p in sorted(root.glob("sub-*/**/anat/*_T1w.nii*")):
+        sub = p.name.split("_")[0]
+        if not name_problems(p) and sub not in seen:
+            seen.add(sub)
+            t1.append(p)
+    return eeg, bold, t1
 
 
 def _task_problems(config, root, eeg, bold):
