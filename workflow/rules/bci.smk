@@ -16,6 +16,7 @@ rule bci_offline:
         # written beside the scores table; tagged for `snakemake --report`
         figure=report(str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-offline_scores.png"),
                       caption="../report/bci_offline.rst", category="BCI", subcategory="sub-{sub}"),
+        covariance=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-offline_covariance.png"),
     log:
         str(LOGS / "bci_offline/sub-{sub}.log"),
     benchmark:

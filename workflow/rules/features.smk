@@ -10,6 +10,8 @@ rule eeg_covariances:
     output:
         npz=eeg_session_out("{sub}", "{seskey}", "desc-cov_features.npz"),
         fragment=subject_fragment("{sub}", "eegcov", "{seskey}"),
+        # the class-mean covariance figure, written beside the fragment
+        figure=figure("{sub}", "{seskey}_desc-cov_mean.png"),
     log:
         str(LOGS / "eeg_covariances/sub-{sub}_{seskey}.log"),
     benchmark:
