@@ -1,6 +1,7 @@
 """Hot loops: sliding windows and (augmented) covariance matrices.
 
-Leaves of the package: they depend on numpy, Numba and torch only. Every
+Leaves of the package: they depend on numpy, scipy, Numba and torch (and
+``brainpipe._check``) only. Every
 kernel has a plain numpy reference (``backend="numpy"``) the fast backends
 are tested against; ``backend="auto"`` picks CUDA torch when a GPU is
 present, Numba otherwise.
@@ -19,6 +20,11 @@ epoch_covariances(X, *, order=1, lag=1, estimator="scm", backend="auto")
     (n_trials, n_channels, n_times) -> (n_trials, n_channels*order, n_channels*order).
 augmented_dataset(X, order, lag)
     numpy copy of MOABB's ``AugmentedDataset`` delay embedding.
+riemann_mean_logmaps(covmats, *, init=None, tol=1e-9, backend="auto", ...)
+    (n_matrices, n, n) -> the affine-invariant Riemannian mean (n, n), by
+    Newton steps, with the matrices' tangent vectors at it.
+tangent_vectors_at(covmats, mean, *, backend="auto")
+    (n_matrices, n, n) -> pyriemann's tangent vectors at ``mean``.
 """
 
 from brainpipe.kernels._backend import BACKENDS, resolve_backend
@@ -35,6 +41,7 @@ from brainpipe.kernels.windows import (
     window_starts,
 )
 
+from brainpipe.kernels.riemann_mean import riemann_mean_logmaps, tangent_vectors_at
 from brainpipe.kernels.lagged_products import (  # noqa: E402
     LaggedProducts,
     assemble_covariances,
@@ -43,6 +50,8 @@ from brainpipe.kernels.lagged_products import (  # noqa: E402
 )
 
 __all__ = [
+    "riemann_mean_logmaps",
+    "tangent_vectors_at",
     "LaggedProducts",
     "assemble_covariances",
     "lagged_augmented_covariances",
