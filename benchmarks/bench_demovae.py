@@ -1,11 +1,21 @@
 """brainpipe's DemoVAE against the reference ``demovae`` 0.0.6 package, same data and seed.
 
-Both at their default settings (the reference: 3000 epochs, lr 1e-4, batch
-1000; ours: the same network, losses and weights with lr 1e-3 and early
-stopping on 20 % of the training subjects). On held-out subjects we measure
-the reconstruction RMSE and the largest |Pearson r| between a latent and a
-demographic; ``demovae_fit_speedup`` is the reference's fit time over ours,
-printed last, with whether ours reached equal or better held-out quality.
+Both at their default settings. The reference: 3000 epochs, Adam lr 1e-4,
+batch 1000, float32. Ours: the same network, losses, weights, optimiser and
+learning rate, with early stopping on 20 % of the training subjects
+(validation reconstruction RMSE, patience 20, min_delta 1e-4; best weights
+kept) and torch's fused Adam; run twice, in float32 (``amp=True``: mixed
+precision on CUDA only, our default) and with ``amp="all"`` (bfloat16
+autocast also on a CPU with native bfloat16, e.g. AVX512-BF16). The time
+saved is therefore both fewer epochs (early stopping) and faster epochs
+(fused Adam, bfloat16 matmuls).
+
+On held-out subjects we measure the reconstruction RMSE and the largest
+|Pearson r| between a latent and an encoded demographic column (age, sex
+one-hot, site one-hot). ``demovae_fit_speedup`` (printed last) is the
+reference's fit time over that of our fastest run that reached equal or
+better held-out RMSE *and* max |r|; when neither did, it is the float32 run's
+ratio and the line before says so.
 
 Data: a simulated cohort (``brainpipe.io.simulate.cohort``: the demo's
 network model with age, sex and site effects, 100 ROIs, Pearson FC, 4,950
@@ -72,12 +82,12 @@ def run_reference(X, demo, Xt, demot, seed, use_cuda, epochs):
     return seconds, held_out_quality(lat, recon, Xt, demot)
 
 
-def run_ours(X, demo, Xt, demot, seed, device):
+def run_ours(X, demo, Xt, demot, seed, device, amp=True):
     import torch
 
     from brainpipe.models import DemoVAE
 
-    model = DemoVAE(seed=seed, device=device, categorical=["site"])
+    model = DemoVAE(seed=seed, device=device, categorical=["site"], amp=amp)
     t0 = time.perf_counter()
     model.fit(X, demo)
     if device.startswith("cuda"):
@@ -112,20 +122,29 @@ def main(argv=None):
           f"torch threads {torch.get_num_threads()}; device {args.device}")
     print(f"held-out RMSE of the training mean (baseline): {mean_rmse:.5f}")
 
-    ours_s, (ours_rmse, ours_r), n_ep, best = run_ours(Xtr, dtr, Xte, dte, args.seed, args.device)
-    print(f"brainpipe DemoVAE : fit {ours_s:8.1f} s ({n_ep} epochs, best {best}), held-out RMSE {ours_rmse:.5f}, "
-          f"max |r| {ours_r:.3f}")
+    ours = {}
+    for label, amp in (("float32", True), ("amp='all'", "all")):
+        secs, (rmse, r), n_ep, best = run_ours(Xtr, dtr, Xte, dte, args.seed, args.device, amp)
+        ours[label] = (secs, rmse, r)
+        print(f"brainpipe DemoVAE {label:9s}: fit {secs:8.1f} s ({n_ep} epochs, best {best}), "
+              f"held-out RMSE {rmse:.5f}, max |r| {r:.3f}", flush=True)
     if args.skip_reference:
         return
     ref_s, (ref_rmse, ref_r) = run_reference(Xtr, dtr, Xte, dte, args.seed, args.device.startswith("cuda"),
                                              args.ref_epochs)
-    print(f"reference demovae : fit {ref_s:8.1f} s ({args.ref_epochs} epochs), held-out RMSE {ref_rmse:.5f}, "
+    print(f"reference demovae          : fit {ref_s:8.1f} s ({args.ref_epochs} epochs), held-out RMSE {ref_rmse:.5f}, "
           f"max |r| {ref_r:.3f}")
-    better = ours_rmse <= ref_rmse and ours_r <= ref_r
-    print(f"brainpipe reached equal or better held-out reconstruction and decorrelation: {better} "
-          f"(RMSE {ours_rmse:.5f} vs {ref_rmse:.5f}, max |r| {ours_r:.3f} vs {ref_r:.3f})")
-    print(f"demovae_fit_speedup={ref_s / ours_s:.2f}")
-
+    good = {k: v for k, v in ours.items() if v[1] <= ref_rmse and v[2] <= ref_r}
+    for label, (secs, rmse, r) in ours.items():
+        print(f"{label}: {ref_s / secs:.2f}x less fit time; equal or better held-out reconstruction and "
+              f"decorrelation: {label in good} (RMSE {rmse:.5f} vs {ref_rmse:.5f}, max |r| {r:.3f} vs {ref_r:.3f})")
+    if good:
+        label = min(good, key=lambda k: good[k][0])
+    else:
+        label = "float32"
+        print("neither of our runs reached equal or better held-out quality: the ratio below is the float32 run's")
+    print(f"speedup of: {label}")
+    print(f"demovae_fit_speedup={ref_s / ours[label][0]:.2f}")
 
 if __name__ == "__main__":
     main()
