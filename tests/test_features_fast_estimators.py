@@ -92,7 +92,7 @@ def test_tangent_space_threads_do_not_change_outputs():
 
 
 def test_tangent_space_follows_a_reference_set_by_hand():
-    # the cached whitener must follow reference_ (acm_search sets it directly)
+    # the cached whitener must follow a reference_ set by hand
     C = _spd(60)
     ts = RiemannTangentSpace().fit(C)
     ts.transform(C)

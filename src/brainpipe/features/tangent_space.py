@@ -61,25 +61,16 @@ def tangent_vectors(covmats, reference, *, n_jobs=-1, backend="numpy", whitener=
 
 
 def _riemann_mean_logmaps(X, tol, max_iter, n_jobs, use_torch):
-    """The Newton mean and the log maps at it, wherever the kernel lives.
+    """The Newton mean and the log maps at it, with one BLAS thread.
 
-    The mean moves from ``features.acm_search`` to ``kernels.riemann_mean``
-    (``backend=`` there, ``device=`` before); either is called with one BLAS
-    thread, its ``n_jobs`` threads being the parallelism (threaded BLAS
-    inside small ``eigh`` calls is 12x slower, see :mod:`brainpipe.kernels.spd`).
+    :func:`brainpipe.kernels.riemann_mean.riemann_mean_logmaps` parallelises
+    over its ``n_jobs`` threads; threaded BLAS inside its small ``eigh`` calls
+    would be 12x slower (see :mod:`brainpipe.kernels.spd`).
     """
+    from ..kernels.riemann_mean import riemann_mean_logmaps
     from ..kernels.spd import one_blas_thread
 
     with one_blas_thread():
-        try:
-            from ..kernels.riemann_mean import riemann_mean_logmaps
-        except ImportError:
-            from .acm_search import riemann_mean_logmaps
-
-            from ..kernels._backend import cuda_available
-
-            device = ("cuda" if cuda_available() else "cpu") if use_torch else None
-            return riemann_mean_logmaps(X, tol=tol, max_iter=max_iter, n_jobs=n_jobs, device=device)
         return riemann_mean_logmaps(X, tol=tol, max_iter=max_iter, n_jobs=n_jobs,
                                     backend="torch" if use_torch else "numpy")
 
@@ -162,7 +153,7 @@ class RiemannTangentSpace(TransformerMixin, BaseEstimator):
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} channels, the tangent space was fitted with {self.n_features_in_}.")
         # the whitener is cached against the reference it came from, so a
-        # reference_ set by hand (as acm_search does for pyriemann) still works
+        # reference_ set by hand (pyriemann lets users do that) still works
         cached = getattr(self, "_whitener", None)
         if cached is None or cached[0] is not self.reference_:
             from ..kernels.spd import invsqrtm
