@@ -436,7 +436,7 @@ def _write_eeg_fragment(raw, events, out_fif, figure_dir, fragment, flat, noisy,
     from .figures import psd_before_after_figure
 
     from ..io.figures import save_figure
-    from ..report.fragments import fragment_item, write_fragment
+    from ..io.fragments import fragment_item, write_fragment
 
     psd_png, ev_png = _figure_paths(out_fif, figure_dir, fragment)
     psd_png.parent.mkdir(parents=True, exist_ok=True)
