@@ -138,7 +138,7 @@ def test_cuda_mixed_precision_trains():
 
 
 def test_amp_all_on_cpu_uses_bfloat16_where_native_and_still_learns():
-    from brainpipe.models.train import _autocast_mode
+    from brainpipe.models.runtime import autocast_mode as _autocast_mode
 
     native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     enabled, dtype = _autocast_mode("all", torch.device("cpu"))

@@ -24,9 +24,12 @@ import pandas as pd
 
 from .._check import check_file, input_error
 from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
-from ..io.figures import new_figure, save_figure
+from ..io.figures import save_figure
 from ..fmri.dynamic import from_upper_triangle
 from ..io.fragments import fragment_item, write_fragment
+from .demovae_figures import correlation_figure as plot_correlations
+from .demovae_figures import fc_pair_figure, harmonization_figure
+from .figures import training_curves_figure
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +191,7 @@ def fit_step(
                 caption=f"Loss per epoch on the training and validation subjects (early stopping kept "
                         f"epoch {model.best_epoch_}); right: the loss terms."))
         if correlation_figure is not None:
-            save_figure(_correlation_figure(r, dnames), correlation_figure)
+            save_figure(plot_correlations(r, dnames), correlation_figure)
             items.append(fragment_item(
                 "image", "Latent-demographic correlations", path=correlation_figure,
                 caption=f"Pearson r between each latent and each demographic over the {len(X)} subjects "
@@ -208,45 +211,6 @@ def fit_step(
                      f"<th>max |r|</th><th>mean |r|</th></tr></thead><tbody>{rows}</tbody></table>"))
             write_fragment(fragment, "DemoVAE", items, order=60)
     return model
-
-
-def training_curves_figure(history, title):
-    """Training and validation loss per epoch, and the loss terms (log scale)."""
-    fig = new_figure(10, 3.6)
-    ax1, ax2 = fig.subplots(1, 2)
-    h = pd.DataFrame(history)
-    ax1.plot(h["epoch"], h["train_loss"], label="train")
-    if "val_loss" in h and np.isfinite(h["val_loss"]).any():
-        ax1.plot(h["epoch"], h["val_loss"], label="validation")
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("loss")
-    ax1.set_yscale("log")
-    ax1.set_title(f"{title}: total loss")
-    ax1.legend()
-    terms = [c for c in h.columns if c.startswith("train_") and c != "train_loss"]
-    for c in terms:
-        v = h[c].to_numpy(dtype=float)
-        if np.all(v > 0):
-            ax2.plot(h["epoch"], v, label=c[len("train_"):])
-    ax2.set_yscale("log")
-    ax2.set_xlabel("epoch")
-    ax2.set_title("loss terms (training)")
-    if terms:
-        ax2.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def _correlation_figure(r, names):
-    fig = new_figure(max(4.0, 0.5 * len(names) + 2), 5)
-    ax = fig.subplots()
-    im = ax.imshow(r, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_ylabel("latent")
-    ax.set_title("latent vs demographic (Pearson r)")
-    fig.colorbar(im, ax=ax, shrink=0.8)
-    fig.tight_layout()
-    return fig
 
 
 def generate_step(
@@ -301,7 +265,7 @@ def generate_step(
                       Description="Predictors trained on real FC scored on synthetic FC, and the reverse")
         X_syn, _ = model.generate(demo, seed=seed)
         if figure is not None:
-            fig = _fc_pair_figure(from_upper_triangle(X.mean(0), n), from_upper_triangle(X_syn.mean(0), n),
+            fig = fc_pair_figure(from_upper_triangle(X.mean(0), n), from_upper_triangle(X_syn.mean(0), n),
                                   ("mean real FC", "mean synthetic FC (same demographics)"))
             save_figure(fig, figure)
         if fragment is not None:
@@ -319,7 +283,7 @@ def generate_step(
             reps = pd.concat([row] * int(n_samples), ignore_index=True)
             Xs, _ = model.generate(reps, seed=seed + 1 + i)
             desc = ", ".join(f"{c} {row.iloc[0][c]}" for c in columns)
-            fig = _fc_pair_figure(from_upper_triangle(X[i], n), from_upper_triangle(Xs.mean(0), n),
+            fig = fc_pair_figure(from_upper_triangle(X[i], n), from_upper_triangle(Xs.mean(0), n),
                                   ("this subject's FC", f"synthetic FC, mean of {n_samples} draws"))
             save_figure(fig, fig_path)
             write_fragment(frag_path, "DemoVAE", [fragment_item(
@@ -327,18 +291,6 @@ def generate_step(
                 caption=f"Left: the subject's Pearson FC. Right: DemoVAE's synthetic FC for the same "
                         f"demographics ({desc}), averaged over {n_samples} latent draws.")], order=60)
     return table
-
-
-def _fc_pair_figure(a, b, titles):
-    fig = new_figure(9, 4)
-    axes = fig.subplots(1, 2)
-    for ax, m, t in zip(axes, (a, b), titles):
-        im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
-        ax.set_title(t, fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.colorbar(im, ax=list(axes), shrink=0.8, label="r")
-    return fig
 
 
 def harmonize_step(
@@ -415,7 +367,7 @@ def harmonize_step(
         write_sidecar(scores_tsv, [model_path, *relmat_tsvs, participants_tsv], Reference=reference, Seed=seed,
                       CrossValidation="5-fold (stratified for categories)")
         if figure is not None:
-            save_figure(_harmonization_figure(table, site_column), figure)
+            save_figure(harmonization_figure(table, site_column), figure)
         if fragment is not None:
             html = table.to_html(index=False, float_format=lambda v: f"{v:.3f}", escape=True)
             ref = ", ".join(f"{k} = {v}" for k, v in reference.items())
@@ -433,16 +385,3 @@ def harmonize_step(
             write_fragment(fragment, "DemoVAE", items, order=62)
     return table
 
-
-def _harmonization_figure(table, site_column):
-    targets = list(dict.fromkeys(table["target"]))
-    fig = new_figure(3.2 * len(targets) + 1, 3.4)
-    axes = np.atleast_1d(fig.subplots(1, len(targets)))
-    for ax, target in zip(axes, targets):
-        sub = table[table["target"] == target]
-        ax.bar(sub["method"], sub["score"], color=["#777777", "#1f77b4", "#ff7f0e"][: len(sub)])
-        ax.axhline(float(sub["chance"].iloc[0]), ls="--", color="k", lw=1)
-        ax.set_title(f"{target} ({sub['metric'].iloc[0]})", fontsize=10)
-        ax.tick_params(axis="x", labelrotation=20)
-    fig.tight_layout()
-    return fig

@@ -45,36 +45,10 @@ from pathlib import Path
 import numpy as np
 
 from .._check import check_option, check_positive_int
+from .checkpoints import accumulate, load_checkpoint, save_checkpoint, write_history
+from .runtime import autocast_mode, epoch_seed, resolve_device, seed_everything
 
 __all__ = ["Trainer", "TrainResult", "resolve_device", "seed_everything", "load_checkpoint"]
-
-_CHECKPOINT_VERSION = 1
-
-
-def resolve_device(device="auto"):
-    """A ``torch.device`` for ``device`` (``"auto"``: CUDA if available, else CPU)."""
-    import torch
-
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for, but torch sees no CUDA device.")
-    return dev
-
-
-def seed_everything(seed):
-    """Seed torch (CPU and CUDA) and numpy's legacy global generator."""
-    import torch
-
-    torch.manual_seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
-
-
-def _epoch_seed(seed, epoch):
-    # a fixed, well-spread integer per (seed, epoch); independent of resumption
-    return (int(seed) * 1_000_003 + 7_919 * (int(epoch) + 1)) % (2**63 - 1)
-
 
 @dataclass
 class TrainResult:
@@ -299,7 +273,7 @@ class Trainer:
         module.to(device)
         seed_everything(self.seed)
         opt = self._make_optimizer(module)
-        use_amp, amp_dtype = _autocast_mode(self.amp, device)
+        use_amp, amp_dtype = autocast_mode(self.amp, device)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and device.type == "cuda" and amp_dtype == torch.float16)
 
         result = TrainResult(device=str(device))
@@ -330,7 +304,7 @@ class Trainer:
         epoch = start_epoch
         for epoch in range(start_epoch, self.max_epochs):
             t0 = time.perf_counter()
-            torch.manual_seed(_epoch_seed(self.seed, epoch))
+            torch.manual_seed(epoch_seed(self.seed, epoch))
             lr = self._lr_at(epoch)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -356,7 +330,7 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(module.parameters(), float(self.grad_clip))
                 scaler.step(opt)
                 scaler.update()
-                _accumulate(sums, {"loss": loss, **metrics}, len(idx))
+                accumulate(sums, {"loss": loss, **metrics}, len(idx))
                 count += len(idx)
             row = {"epoch": epoch, "lr": lr}
             row.update({f"train_{k}": v / count for k, v in sums.items()})
@@ -384,10 +358,10 @@ class Trainer:
                 bar.set_postfix(train=f"{row['train_loss']:.4g}", val=f"{row['val_loss']:.4g}", refresh=False)
                 bar.update(1)
             if self.metrics_tsv:
-                _write_history(self.metrics_tsv, result.history)
+                write_history(self.metrics_tsv, result.history)
             last = stopped or epoch + 1 == self.max_epochs
             if ckpt is not None and ((epoch + 1) % int(self.checkpoint_every) == 0 or last):
-                self._save(ckpt, module, opt, scaler, epoch + 1, best_val, best_state, bad, result, stopped)
+                save_checkpoint(ckpt, module, opt, scaler, epoch + 1, best_val, best_state, bad, result, stopped)
             if stopped:
                 result.stopped_early = True
                 break
@@ -397,7 +371,7 @@ class Trainer:
             module.load_state_dict(best_state)
         module.eval()
         if self.metrics_tsv and result.history:
-            _write_history(self.metrics_tsv, result.history)
+            write_history(self.metrics_tsv, result.history)
         return result
 
     @staticmethod
@@ -413,7 +387,7 @@ class Trainer:
         was_training = module.training
         module.eval()
         dev_type = device.type if device is not None else "cpu"
-        use_amp, amp_dtype = _autocast_mode(amp, torch.device(dev_type))
+        use_amp, amp_dtype = autocast_mode(amp, torch.device(dev_type))
         sums, count = {}, 0
         with torch.random.fork_rng(devices=[device] if device is not None and device.type == "cuda" else []):
             torch.manual_seed(0)
@@ -423,71 +397,7 @@ class Trainer:
                     batch = tuple(a[b0 : b0 + batch_size] for a in arrays)
                     with torch.autocast(device_type=dev_type, dtype=amp_dtype, enabled=use_amp):
                         loss, metrics = step(module, batch)
-                    _accumulate(sums, {"loss": loss, **metrics}, len(batch[0]))
+                    accumulate(sums, {"loss": loss, **metrics}, len(batch[0]))
                     count += len(batch[0])
         module.train(was_training)
         return {k: v / count for k, v in sums.items()}
-
-    def _save(self, path, module, opt, scaler, epoch, best_val, best_state, bad, result, stopped):
-        import torch
-
-        from ..io.atomic import atomic_path
-
-        state = {
-            "version": _CHECKPOINT_VERSION,
-            "model": module.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scaler": scaler.state_dict(),
-            "epoch": int(epoch),
-            "best_val": float(best_val),
-            "best_model": best_state if best_state is not None else module.state_dict(),
-            "best_epoch": int(result.best_epoch),
-            "bad_epochs": int(bad),
-            "history": [dict(r) for r in result.history],
-            "stopped": bool(stopped),
-        }
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-
-
-def load_checkpoint(path, map_location="cpu"):
-    """Read a checkpoint with ``torch.load(weights_only=True)`` (no pickled code)."""
-    import torch
-
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # a torn or foreign file: say which one
-        raise ValueError(f"Cannot read the checkpoint {path}: {err}") from err
-    if not isinstance(state, dict) or state.get("version") != _CHECKPOINT_VERSION:
-        raise ValueError(f"{path} is not a brainpipe training checkpoint (version {_CHECKPOINT_VERSION}).")
-    return state
-
-
-def _accumulate(sums, metrics, weight):
-    for k, v in metrics.items():
-        v = float(v.detach()) if hasattr(v, "detach") else float(v)
-        sums[k] = sums.get(k, 0.0) + v * weight
-
-
-def _write_history(path, history):
-    import pandas as pd
-
-    from ..io.atomic import write_tsv
-
-    write_tsv(path, pd.DataFrame(history))
-
-
-def _autocast_mode(amp, device):
-    """``(enabled, dtype)`` of the autocast context for ``amp`` on ``device``."""
-    import torch
-
-    if amp not in (True, False, "cuda", "all"):
-        raise ValueError(f"amp must be True, False, 'cuda' or 'all', got {amp!r}.")
-    if device.type == "cuda" and amp:
-        return True, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and amp == "all" and torch.backends.mkldnn.is_available():
-        # oneDNN's own test: bfloat16 matmuls run natively (AVX512-BF16/AMX), not emulated
-        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return True, torch.bfloat16
-    return False, torch.float32
