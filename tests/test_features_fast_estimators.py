@@ -133,3 +133,18 @@ def test_tangent_space_float32_transform_is_close_to_float64():
     assert np.abs(T32 - T64).max() < 1e-4 * np.abs(T64).max()
     with pytest.raises(ValueError, match="dtype"):
         RiemannTangentSpace(transform_dtype="float16").fit(C).transform(C)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_tangent_space_torch_backend_equals_numpy(device):
+    torch = pytest.importorskip("torch")
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    if device == "cpu" and torch.cuda.is_available():
+        pytest.skip("backend='torch' runs on the GPU here")
+    C = _spd(120)
+    a = RiemannTangentSpace(backend="numpy").fit(C)
+    b = RiemannTangentSpace(backend="torch").fit(C)
+    scale = np.abs(a.transform(C)).max()
+    np.testing.assert_allclose(b.reference_, a.reference_, atol=1e-8 * np.abs(a.reference_).max())
+    np.testing.assert_allclose(b.transform(C), a.transform(C), atol=1e-7 * scale)
