@@ -25,6 +25,11 @@ riemann_mean_logmaps(covmats, *, init=None, tol=1e-9, backend="auto", ...)
     Newton steps, with the matrices' tangent vectors at it.
 tangent_vectors_at(covmats, mean, *, backend="auto")
     (n_matrices, n, n) -> pyriemann's tangent vectors at ``mean``.
+whitened_log_upper(covmats, whitener, *, n_jobs=-1, backend="numpy", dtype="float64")
+    (n_matrices, n, n) -> (n_matrices, n(n+1)/2) tangent vectors ``upper(logm(P C P))``,
+    one ``eigh`` per matrix on threads of one BLAS thread (what decisions use).
+riemann_distances(covmats, whiteners, *, n_jobs=-1, backend="numpy")
+    (n_matrices, n, n), (n_refs, n, n) -> (n_matrices, n_refs) affine-invariant distances.
 """
 
 from brainpipe.kernels._backend import BACKENDS, resolve_backend
@@ -42,6 +47,7 @@ from brainpipe.kernels.windows import (
 )
 
 from brainpipe.kernels.riemann_mean import riemann_mean_logmaps, tangent_vectors_at
+from brainpipe.kernels.spd import riemann_distances, whitened_log_upper
 from brainpipe.kernels.lagged_products import (  # noqa: E402
     LaggedProducts,
     assemble_covariances,
@@ -52,6 +58,8 @@ from brainpipe.kernels.lagged_products import (  # noqa: E402
 __all__ = [
     "riemann_mean_logmaps",
     "tangent_vectors_at",
+    "riemann_distances",
+    "whitened_log_upper",
     "LaggedProducts",
     "assemble_covariances",
     "lagged_augmented_covariances",
