@@ -27,8 +27,6 @@ def plot_carpet_figure(bold_img, atlas_img, tr, path, *, fd=None, roi_series=Non
         Cleaned ROI time series, drawn below the carpet as an image.
     title : str | None
     """
-    from nilearn.plotting import plot_carpet
-
     rows = [1.0, 4.0] + ([2.0] if roi_series is not None else [])
     fig, axes = new_subplots(
         len(rows), 1, figsize=(10, 2.2 * sum(rows) / 2),
@@ -45,11 +43,7 @@ def plot_carpet_figure(bold_img, atlas_img, tr, path, *, fd=None, roi_series=Non
         axes[0].text(0.5, 0.5, "no framewise displacement column", ha="center", va="center")
         axes[0].set_axis_off()
     axes[0].set_title(title or "BOLD carpet (voxels in atlas regions, grouped by region)")
-    import nibabel as nib
-
-    # plot_carpet wants float labels (it warns when casting integers)
-    labels_img = nib.Nifti1Image(atlas_img.get_fdata().astype(np.float32), atlas_img.affine)
-    plot_carpet(bold_img, mask_img=labels_img, t_r=tr, figure=fig, axes=axes[1], title=None)
+    _carpet(axes[1], bold_img, atlas_img, tr)
     if roi_series is not None:
         ax = axes[2]
         lim = np.percentile(np.abs(roi_series), 99) or 1.0
@@ -59,6 +53,32 @@ def plot_carpet_figure(bold_img, atlas_img, tr, path, *, fd=None, roi_series=Non
         ax.set_xlabel("kept volume")
         ax.set_title("cleaned regional time series (z-scored)")
     return save_figure(fig, path)
+
+
+def _carpet(ax, bold_img, atlas_img, tr, max_voxels=4000):
+    """The voxel carpet on ``ax``: every in-atlas voxel's z-scored signal (rows,
+    grouped by label, at most ``max_voxels`` evenly picked), a label strip on the left.
+
+    Drawn here rather than with nilearn's ``plot_carpet``, whose label strip
+    goes through pyplot's current figure and leaves a pyplot-free figure blank.
+    """
+    labels = np.asarray(atlas_img.get_fdata())
+    inside = labels > 0
+    order = np.argsort(labels[inside], kind="stable")
+    order = order[np.linspace(0, len(order) - 1, min(max_voxels, len(order))).astype(int)] if len(order) else order
+    series = np.asarray(bold_img.dataobj)[inside][order].astype(float)
+    series -= series.mean(axis=1, keepdims=True)
+    sd = series.std(axis=1, keepdims=True)
+    series /= np.where(sd > 0, sd, 1.0)
+    n_vol = series.shape[1] if series.size else bold_img.shape[3]
+    ax.imshow(series, aspect="auto", cmap="gray", vmin=-2, vmax=2, interpolation="nearest",
+              extent=(0, n_vol * tr, len(order), 0))
+    strip = ax.inset_axes([-0.025, 0, 0.015, 1])
+    strip.imshow(labels[inside][order][:, None], aspect="auto", cmap="tab20", interpolation="nearest")
+    strip.set_axis_off()
+    ax.set_yticks([])
+    ax.set_ylabel("voxels (by region)", labelpad=14)
+    ax.set_xlabel("time (s)")
 
 
 def network_order(networks):
