@@ -199,7 +199,17 @@ def test_snakemake_report_has_the_tagged_figures(snakemake_report):
 def test_snakemake_report_in_chromium(snakemake_report, browser, screenshots):
     page = Page(browser).open(snakemake_report)
     page.page.wait_for_selector("text=Structural MRI")
+    page.screenshot(screenshots / "snakemake_report.png")
+    # EEG > sub-01 lists one spectrum per run; the eye button shows the first
+    page.page.click("text=EEG")
+    page.page.click("text=sub-01")
+    row = page.page.locator("tr", has_text="sub-01_ses-1_task-imagery_run-1_desc-psd_eeg.png")
+    row.locator("a[iconname=eye]").click()
+    page.page.wait_for_function("[...document.images].some(i => i.src.includes('desc-psd_eeg.png') "
+                                "&& i.complete && i.naturalWidth > 0)")
+    assert page.page.locator("tr", has_text="desc-psd_eeg.png").count() == 4
+    assert page.broken_images() == []
     # Snakemake's bundled Tailwind warns about itself on every page; anything else is a problem
     problems = [p for p in page.problems if "cdn.tailwindcss.com should not be used" not in p]
     assert problems == []
-    page.screenshot(screenshots / "snakemake_report.png")
+    page.screenshot(screenshots / "snakemake_report_eeg.png")
