@@ -28,6 +28,7 @@ from .provenance import provenance, provenance_html
 #: listed here (a new stage) goes by its fragment's own ``order`` on the same
 #: scale. Within a section, fragments go by their ``order`` then file name.
 PIPELINE_SECTIONS = {
+    "Subjects": 10,  # the group report's table of subjects
     "EEG": 20,
     "fMRI": 30,
     "Structural MRI": 35,
