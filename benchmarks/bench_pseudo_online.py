@@ -101,6 +101,21 @@ def _timed(func):
     return out, time.perf_counter() - t0
 
 
+def _best_of(func, repeats, budget_s=20.0):
+    """Run ``func`` up to ``repeats`` times (fewer once ``budget_s`` is spent):
+    the output, the best wall time and that run's CPU time (all threads).
+    Best-of keeps other jobs' bursts out of a ratio measured on a shared machine."""
+    best = (np.inf, np.inf)
+    spent, k, out = 0.0, 0, None
+    while k < max(1, repeats) and (k == 0 or spent < budget_s):
+        c0 = time.process_time()
+        out, wall = _timed(func)
+        best = min(best, (wall, time.process_time() - c0))
+        spent += wall
+        k += 1
+    return out, best[0], best[1]
+
+
 def acm_drop_in(X, y, Xt, order=4, lag=2, estimator="oas", base_blas=None):
     """ACM + TS + SVM on trials: MOABB + pyriemann, the same with our tangent space, and ours.
 
@@ -141,6 +156,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--trials", type=int, default=200,
                         help="offline trials (3 s from each cue) for the ACM drop-in comparison; 0: skip it")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="decision runs per method, best kept (fewer once a method has run 20 s)")
     parser.add_argument("--base-blas-threads", type=int, default=0,
                         help="BLAS threads of the baseline (0: the library default, what a user gets)")
     args = parser.parse_args(argv)
@@ -180,20 +197,16 @@ def main(argv=None):
           f"{'win/cpu-s ours':>15} {'win/cpu-s base':>15} {'agree':>6} {'acc ours':>8}")
     for row, name, pipe in rows:
         (dec, fit_ours) = _timed(lambda: WindowDecoder(pipe, window, step).fit([xtr], sel))
-        c0 = time.process_time()
-        y_ours, t_ours = _timed(lambda: dec.predict(xte))
-        c_ours = time.process_time() - c0
+        y_ours, t_ours, c_ours = _best_of(lambda: dec.predict(xte), args.repeats)
         if isinstance(y_ours, tuple):
             y_ours = y_ours[0]
         if name not in baselines:
             base = base_p[name]
             with base_blas:
                 _, fit_base = _timed(lambda: base.fit(train_epochs, ytr))
-                c0 = time.process_time()
-                y_base, t_base = _timed(lambda: np.concatenate(
+                y_base, t_base, c_base = _best_of(lambda: np.concatenate(
                     [base.predict(np.ascontiguousarray(test_view[i:i + 256]))
-                     for i in range(0, len(test_view), 256)]))
-                c_base = time.process_time() - c0
+                     for i in range(0, len(test_view), 256)]), args.repeats)
             baselines[name] = (fit_base, y_base, t_base, c_base)
         fit_base, y_base, t_base, c_base = baselines[name]
         n = len(y_base)
