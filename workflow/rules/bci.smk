@@ -45,6 +45,9 @@ rule bci_pseudo_online:
     output:
         tsv=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv"),
         fragment=subject_fragment("{sub}", "pseudoonline"),
+        # offline vs pseudo-online, beside the scores (the per-run decision
+        # timelines beside it depend on the splits the runs allow)
+        comparison=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-pseudoonline_comparison.png"),
     log:
         str(LOGS / "bci_pseudo_online/sub-{sub}.log"),
     benchmark:
