@@ -57,6 +57,8 @@ def test_tangent_space_refuses_bad_input():
     C[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         RiemannTangentSpace().fit(C)
+    with pytest.raises(ValueError, match="sample_weight"):
+        RiemannTangentSpace().fit(_spd(10), sample_weight=np.ones(10))
 
 
 @pytest.mark.parametrize("n_classes", [2, 3, 4])

@@ -129,7 +129,11 @@ class RiemannTangentSpace(TransformerMixin, BaseEstimator):
             raise ValueError("X has NaN or infinite values.")
         return X
 
-    def _fit(self, X):
+    def _fit(self, X, sample_weight=None):
+        if sample_weight is not None:
+            # pyriemann's TangentSpace takes weights; the Newton mean is unweighted
+            raise ValueError("RiemannTangentSpace computes the unweighted mean: sample_weight must be None "
+                             "(use pyriemann's TangentSpace for a weighted one).")
         X = self._check(X)
         M, T, info = _riemann_mean_logmaps(X, self.tol, self.max_iter, self.n_jobs, self._use_torch())
         self.reference_ = M
@@ -137,14 +141,33 @@ class RiemannTangentSpace(TransformerMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         return T
 
-    def fit(self, X, y=None):
-        """Estimate the reference point (the Riemannian mean of ``X``)."""
-        self._fit(X)
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the reference point (the Riemannian mean of ``X``).
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_matrices, n_channels, n_channels)
+            SPD matrices.
+        y : None
+            Ignored (pipeline compatibility).
+        sample_weight : None
+            Accepted as pyriemann's ``TangentSpace.fit`` does; must be None.
+
+        Returns
+        -------
+        self : RiemannTangentSpace
+        """
+        self._fit(X, sample_weight)
         return self
 
-    def fit_transform(self, X, y=None):
-        """Fit and return the training tangent vectors (the mean's own log maps)."""
-        return self._fit(X)
+    def fit_transform(self, X, y=None, sample_weight=None):
+        """Fit and return the training tangent vectors (the mean's own log maps).
+
+        Returns
+        -------
+        T : ndarray, shape (n_matrices, n_channels (n_channels + 1) / 2)
+        """
+        return self._fit(X, sample_weight)
 
     def transform(self, X):
         """Tangent vectors at ``reference_``, shape (n_matrices, n (n + 1) / 2)."""
