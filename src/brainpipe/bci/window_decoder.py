@@ -12,6 +12,7 @@ windows; other pipelines get chunks of the zero-copy
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 
@@ -33,9 +34,10 @@ def _is_plain_covariances(step):
 
 def _is_augmented_dataset(step):
     """MOABB's ``AugmentedDataset`` delay embedding."""
-    from moabb.pipelines.features import AugmentedDataset
-
-    return isinstance(step, AugmentedDataset)
+    # a pipeline can only hold an AugmentedDataset once MOABB's module is
+    # loaded; importing MOABB just to answer "no" costs seconds per process
+    features = sys.modules.get("moabb.pipelines.features")
+    return features is not None and isinstance(step, features.AugmentedDataset)
 
 
 def split_covariance_step(pipeline):
