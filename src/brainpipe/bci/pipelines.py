@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
 from .._check import check_option, check_positive_int, validate_type
+from .spectral_pipelines import _check_sfreq, coh_lda, psd_lda
 
 __all__ = ["PIPELINES", "make_pipeline", "make_pipelines", "acm_parameters", "uses_group_tokenizer"]
 
@@ -196,68 +197,6 @@ def acm_ts_svm(order=4, lag=2, estimator="oas", C=1.0, kernel="linear", backend=
                                                   backend=backend))]
     return Pipeline(cov_steps + _ts_svm_steps("riemann", C, kernel, fast and implementation == "brainpipe",
                                               tangent_dtype))
-
-
-def psd_lda(sfreq=None, k=10, **feature_params):
-    """Welch band power + signed-R² feature selection + shrinkage LDA (HappyFeat).
-
-    Parameters
-    ----------
-    sfreq : float
-        Sampling frequency of the epochs, in Hz (required).
-    k : int | "all"
-        Number of (channel, frequency) features kept by the signed-R² ranking.
-    **feature_params
-        Passed to :class:`brainpipe.features.PSDBandPower` (band limits,
-        Welch window, ...).
-    """
-    sfreq = _check_sfreq(sfreq, "psd_lda")
-    from ..features import PSDBandPower
-
-    return _selected_lda(PSDBandPower(sfreq=sfreq, **feature_params), k)
-
-
-def coh_lda(sfreq=None, k=10, **feature_params):
-    """Connectivity node strength + signed-R² selection + shrinkage LDA (HappyFeat).
-
-    Parameters
-    ----------
-    sfreq : float
-        Sampling frequency of the epochs, in Hz (required).
-    k : int | "all"
-        Number of (channel, frequency) features kept.
-    **feature_params
-        Passed to :class:`brainpipe.features.ConnectivityNodeStrength`
-        (method, e.g. imaginary coherence; frequency band; ...).
-    """
-    sfreq = _check_sfreq(sfreq, "coh_lda")
-    from ..features import ConnectivityNodeStrength
-
-    return _selected_lda(ConnectivityNodeStrength(sfreq=sfreq, **feature_params), k)
-
-
-def _selected_lda(features, k):
-    from ..features import SignedR2Selector
-
-    return Pipeline(
-        [
-            ("features", features),
-            ("select", SignedR2Selector(k=k)),
-            ("lda", LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")),
-        ]
-    )
-
-
-def _check_sfreq(sfreq, name):
-    if sfreq is None:
-        raise ValueError(
-            f"Pipeline {name!r} needs the sampling frequency of the epochs: pass sfreq=... "
-            "(make_pipelines(config, sfreq=...) fills it in)."
-        )
-    sfreq = float(sfreq)
-    if not sfreq > 0:
-        raise ValueError(f"sfreq must be > 0 Hz, got {sfreq!r}.")
-    return sfreq
 
 
 #: name -> builder(**params) returning an unfitted :class:`sklearn.pipeline.Pipeline`.
