@@ -1,4 +1,4 @@
-"""Figures of the fMRI stages (nilearn plotting on pyplot-free figures)."""
+"""Figures of the fMRI stages, drawn with matplotlib on pyplot-free figures."""
 
 from __future__ import annotations
 
@@ -125,8 +125,6 @@ def plot_connectivity_matrices(matrices, path, *, networks=None, names=None, vma
 
 def draw_matrix(ax, fig, matrix, *, networks=None, names=None, title="", vmax=None):
     """Draw one matrix (diagonal blanked) on ``ax``; see :func:`plot_connectivity_matrices`."""
-    from nilearn.plotting import plot_matrix
-
     n = matrix.shape[0]
     order = network_order(networks) if networks is not None else np.arange(n)
     mat = np.array(matrix, dtype=float)[np.ix_(order, order)]
@@ -135,8 +133,17 @@ def draw_matrix(ax, fig, matrix, *, networks=None, names=None, title="", vmax=No
         vmax = float(np.nanmax(np.abs(mat))) if n > 1 else 1.0
     vmax = vmax or 1.0
     labels = [str(names[i]) for i in order] if names is not None and n <= 30 else None
-    plot_matrix(mat, labels=labels, axes=ax, vmin=-vmax, vmax=vmax,
-                title=title, colorbar=True, cmap="RdBu_r")
+    # drawn with matplotlib, as nilearn's plot_matrix does (importing
+    # nilearn.plotting costs each job about a CPU second)
+    im = ax.imshow(mat, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title(title)
+    if labels is not None:
+        ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
+        ax.set_yticks(range(n), labels, fontsize=7)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
     if networks is not None and labels is None:
         nets = np.asarray(networks)[order]
         bounds = [0] + [i for i in range(1, n) if nets[i] != nets[i - 1]] + [n]
