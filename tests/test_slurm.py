@@ -86,12 +86,17 @@ def _check(proc, what):
                     f"{proc.stderr[-8000:]}")
 
 
+#: Folders of results/ that hold how a run went, not what it computed: the
+#: jobs' logs and Snakemake's per-job benchmark files (wall time, memory).
+RUN_RECORDS = ("logs", "benchmarks")
+
+
 def _outputs(results):
-    """Relative paths of every output under results/, logs excluded."""
+    """Relative paths of every output under results/, logs and benchmark files excluded."""
     return sorted(
         p.relative_to(results).as_posix()
         for p in results.rglob("*")
-        if p.is_file() and "logs" not in p.relative_to(results).parts
+        if p.is_file() and not set(p.relative_to(results).parts) & set(RUN_RECORDS)
     )
 
 
@@ -132,6 +137,7 @@ def compare_outputs(run_a, run_b, files=None):
             problems.append(f"file sets differ: only in first {sorted(set(names_a) - set(names_b))}, "
                             f"only in second {sorted(set(names_b) - set(names_a))}")
         files = sorted(set(names_a) & set(names_b))
+    files = [f for f in files if not set(f.split("/")) & set(RUN_RECORDS)]
     for name in files:
         a, b = res_a / name, res_b / name
         if name.endswith(TABLES):
