@@ -31,6 +31,32 @@ def test_atomic_path_renames_on_success(tmp_path):
     assert [p.name for p in out.parent.iterdir()] == [out.name]
 
 
+def test_atomic_path_removes_what_a_killed_attempt_left(tmp_path):
+    """SIGKILL leaves the temporary file; the next write of the same file
+    removes it and leaves other files' temporaries alone."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "sub-01_desc-psd_eeg.png"
+    code = (
+        "import os, signal, sys\n"
+        "from brainpipe.io.atomic import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_bytes(b'partial')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(out)])
+    assert proc.returncode == -9
+    left = list(tmp_path.glob(".tmp*"))
+    assert len(left) == 1 and left[0].name.endswith(out.name)
+    other = tmp_path / ".tmpabcdefgh.sub-02_desc-psd_eeg.png"  # another job's, still writing
+    other.write_bytes(b"x")
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(b"whole")
+    assert out.read_bytes() == b"whole"
+    assert sorted(p.name for p in tmp_path.glob(".tmp*")) == [other.name]
+
+
 def test_atomic_path_leaves_nothing_on_error(tmp_path):
     out = tmp_path / "table.tsv"
     with pytest.raises(RuntimeError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -22,12 +23,17 @@ def atomic_path(path):
     so writers that infer the format or check the name from its ending (MNE,
     nibabel, numpy) behave exactly as for the final file.
     On error the temporary file is removed and nothing is left behind.
+    A process killed with SIGKILL (or by the OOM killer, or a node failure)
+    cannot remove its temporary file, so the temporaries of an earlier
+    attempt at the same ``path`` are removed before a new one is made: the
+    rerun Snakemake starts after such a kill leaves nothing behind.
     The renamed file gets the mode an ordinary ``open(path, "w")`` would
     give it (``0o666`` less the user's umask), not the ``0o600`` of
     :func:`tempfile.mkstemp`, so a lab group can read shared results.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp", suffix=f".{path.name}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
@@ -38,6 +44,17 @@ def atomic_path(path):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _remove_stale_temporaries(path):
+    """Remove ``.tmpXXXXXXXX.<name>`` files that an attempt killed while
+    writing ``path`` left beside it (the 8 random characters are
+    :func:`tempfile.mkstemp`'s, so no other file's temporary matches)."""
+    pattern = re.compile(r"\.tmp[a-z0-9_]{8}\." + re.escape(path.name) + r"\Z")
+    for stale in path.parent.glob(f".tmp*.{path.name}"):
+        if pattern.match(stale.name):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
 
 
 def _umask():
