@@ -719,7 +719,7 @@ def test_pseudo_online_scores_byte_identical(small_bids, tmp_path):
 def test_offline_scores_byte_identical(small_bids, tmp_path):
     from brainpipe.bci.offline import run_offline
 
-    cfg = {"pipelines": {"csp_lda": {}}, "n_splits": 2, "evaluations": ["within"]}
+    cfg = {"pipelines": {"csp_lda": {}}, "n_splits": 2, "evaluations": ["within-session"]}
     outs = [tmp_path / f"run{i}" / "sub-01_task-imagery_desc-offline_scores.tsv" for i in (1, 2)]
     for out in outs:
         run_offline(small_bids, "01", out, config=cfg, seed=0)

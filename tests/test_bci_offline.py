@@ -38,7 +38,7 @@ def test_evaluate_offline_fakedataset(tmp_path, monkeypatch):
     monkeypatch.setenv("MNE_DATA", str(tmp_path / "user_mne_data"))
     home_before = sorted(os.listdir(Path.home()))
     pipes = {"ts_svm": make_pipeline("ts_svm"), "mdm": make_pipeline("mdm")}
-    res = evaluate_offline(_fake(), pipes, "left_right", evaluation=("within", "cross"),
+    res = evaluate_offline(_fake(), pipes, "left_right", evaluation=("within-session", "cross-session"),
                            hdf5_path=tmp_path / "h5", n_splits=3, random_state=1)
     # 2 subjects x 2 sessions x 2 pipelines x 2 evaluations
     assert len(res) == 16
@@ -46,18 +46,18 @@ def test_evaluate_offline_fakedataset(tmp_path, monkeypatch):
     for col in ("score_roc_auc", "score_accuracy", "score_nmcc", "time", "n_samples",
                 "n_samples_test", "n_channels", "n_classes", "dataset"):
         assert col in res
-    assert set(res["evaluation"]) == {"within", "cross"} and set(res["subject"]) == {1, 2}
+    assert set(res["evaluation"]) == {"within-session", "cross-session"} and set(res["subject"]) == {1, 2}
     assert res["score"].equals(res["score_roc_auc"])  # first score fills MOABB's column
     assert res["score"].between(0, 1).all() and res["score_nmcc"].between(0, 1).all()
     # cross-session trains on the other session (20 trials) and tests on 20
-    cross = res[res["evaluation"] == "cross"]
+    cross = res[res["evaluation"] == "cross-session"]
     assert (cross["n_samples"] == 20).all() and (cross["n_samples_test"] == 20).all()
     # MOABB's cache went where we said; MNE_DATA is restored; the home is untouched
     assert list((tmp_path / "h5" / "results").rglob("results_brainpipe-*.hdf5"))
     assert os.environ["MNE_DATA"] == str(tmp_path / "user_mne_data")
     assert sorted(os.listdir(Path.home())) == home_before
 
-    again = evaluate_offline(_fake(), pipes, "left_right", evaluation="cross", random_state=1)
+    again = evaluate_offline(_fake(), pipes, "left_right", evaluation="cross-session", random_state=1)
     pd.testing.assert_series_equal(
         again["score"].reset_index(drop=True), cross["score"].reset_index(drop=True)
     )
@@ -66,8 +66,8 @@ def test_evaluate_offline_fakedataset(tmp_path, monkeypatch):
 def test_evaluate_offline_subject_selection_and_single_session(caplog):
     ds = _fake(n_sessions=1, n_subjects=3)
     res = evaluate_offline(ds, ["mdm"], {"name": "left_right", "scores": ["accuracy"]},
-                           evaluation=("within", "cross"), subjects=["02"], n_splits=2)
-    assert set(res["subject"]) == {2} and set(res["evaluation"]) == {"within"}
+                           evaluation=("within-session", "cross-session"), subjects=["02"], n_splits=2)
+    assert set(res["subject"]) == {2} and set(res["evaluation"]) == {"within-session"}
     assert "no cross-session evaluation" in caplog.text
     assert ds.subject_list == [1, 2, 3]  # the caller's dataset is not changed
     assert list(res.filter(like="score_").columns) == ["score_accuracy"]
@@ -88,7 +88,7 @@ def test_run_offline_demo(tiny_demo, tmp_path):
     # simulated ERD: every pipeline well above chance (ROC-AUC 0.5), within and across sessions
     means = table.groupby(["evaluation", "pipeline"])["score"].mean()
     assert means.min() > 0.85, means
-    assert means.loc["within"].min() > 0.9, means
+    assert means.loc["within-session"].min() > 0.9, means
 
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert len(sidecar["Sources"]) == 4 and sidecar["PrimaryScore"] == "roc_auc"
@@ -124,6 +124,23 @@ def test_moabb_folders_restores_environment(tmp_path, monkeypatch):
     assert "MNE_DATA" not in os.environ and not Path(hdf5).exists()
 
 
+def test_old_evaluation_names_still_work():
+    """A config written with the old offline names runs under the new ones, with a warning."""
+    from brainpipe.bci.offline import _merge_config
+    from brainpipe.bci.pseudo_online import resolve_config
+
+    with pytest.warns(DeprecationWarning, match="old names"):
+        cfg = _merge_config({"evaluations": ["within", "cross"]})
+    assert cfg["evaluations"] == ["within-session", "cross-session"]
+    with pytest.warns(DeprecationWarning, match="bci.pseudo_online.evaluations"):
+        assert resolve_config({"evaluations": ["cross"]})["evaluations"] == ["cross-session"]
+    # the MOABB evaluation itself: old name in, new label in the table
+    with pytest.warns(DeprecationWarning, match="old names"):
+        res = evaluate_offline(_fake(n_subjects=1), ["mdm"], {"name": "left_right", "scores": ["accuracy"]},
+                               evaluation="cross", random_state=1)
+    assert set(res["evaluation"]) == {"cross-session"} and len(res) == 2
+
+
 def test_bad_inputs(tmp_path, tiny_demo):
     pipes = {"mdm": make_pipeline("mdm")}
     with pytest.raises(ValueError, match="'evaluation'"):
@@ -145,4 +162,4 @@ def test_bad_inputs(tmp_path, tiny_demo):
     with pytest.raises(ValueError, match="Unknown subject '07'"):
         run_offline(tiny_demo, "07", tmp_path / "x_scores.tsv")
     assert not list(tmp_path.glob("x_*"))  # nothing partial left behind
-    assert DEFAULT_CONFIG["evaluations"] == ["within", "cross"]
+    assert DEFAULT_CONFIG["evaluations"] == ["within-session", "cross-session"]

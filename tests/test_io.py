@@ -16,7 +16,7 @@ from brainpipe.io.atomic import (
     write_sidecar,
     write_tsv,
 )
-from brainpipe.io.derivatives import bids_name, write_dataset_description
+from brainpipe.io.derivatives import EVALUATIONS, bids_name, evaluation_names, write_dataset_description
 from brainpipe.io.validate import find_problems, validate_bids
 
 
@@ -112,6 +112,29 @@ def test_dataset_description(tmp_path):
 def test_check_option_message():
     with pytest.raises(ValueError, match="Invalid value for the 'estimator' parameter.*got 'foo'"):
         check_option("estimator", "foo", ("scm", "oas"))
+
+
+def test_evaluation_names_map_the_old_names_once_with_a_warning():
+    assert EVALUATIONS == ("within-session", "cross-session")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new names: no warning
+        assert evaluation_names(["cross-session", "within-session"]) == ["cross-session", "within-session"]
+        assert evaluation_names("within-session") == ["within-session"]
+    with pytest.warns(DeprecationWarning, match=r"bci.offline.evaluations: \['within', 'cross'\] are the old "
+                      r"names of \['within-session', 'cross-session'\]"):
+        names = evaluation_names(["within", "cross", "within-session"], "bci.offline.evaluations")
+    assert names == ["within-session", "cross-session"]  # each once, in order
+    with pytest.raises(ValueError, match="'bci.pseudo_online.evaluations'.*got 'session'"):
+        evaluation_names(["session"], "bci.pseudo_online.evaluations")
+    with pytest.raises(TypeError, match="evaluations must be"):
+        evaluation_names(None)
+    notes = []  # the workflow's way: a note to print instead of a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert evaluation_names(["cross"], "x", notes=notes) == ["cross-session"]
+    assert len(notes) == 1 and notes[0].startswith("x: ['cross'] are the old names of ['cross-session']")
 
 
 def _bids(tmp_path, tr=2.0, shape=(4, 4, 4, 10), events=True, participants=True):

@@ -108,7 +108,7 @@ def test_moabb_dataset_through_the_rules(tmp_path):
     assert "preprocess_eeg" not in out  # MOABB's data, not the BIDS EEG
     eeg = tmp_path / "results/sub-01/eeg"
     offline = pd.read_csv(eeg / "sub-01_task-imagery_desc-offline_scores.tsv", sep="\t")
-    assert set(offline["evaluation"]) == {"within", "cross"} and set(offline["pipeline"]) == {"csp_lda", "mdm"}
+    assert set(offline["evaluation"]) == {"within-session", "cross-session"} and set(offline["pipeline"]) == {"csp_lda", "mdm"}
     assert offline["dataset"].str.startswith("FakeDataset").all()
     online = pd.read_csv(eeg / "sub-01_task-imagery_desc-pseudoonline_scores.tsv", sep="\t")
     assert {"pseudo-online", "offline"} <= set(online["mode"]) and len(online) >= 4

@@ -346,7 +346,7 @@ def test_offline_moabb_evaluation(tmp_path, monkeypatch, tokenizer_file):
     ds = FakeDataset(event_list=["left_hand", "right_hand"], n_subjects=1, n_sessions=2, n_runs=1,
                      n_events=12, duration=60, channels=("C3", "Cz", "C4"), seed=7)
     res = evaluate_offline(ds, {"tfm_transformer": dict(CLF, max_epochs=3)}, {"name": "left_right", "resample": 100},
-                           evaluation=("within", "cross"), hdf5_path=tmp_path / "h5", n_splits=2,
+                           evaluation=("within-session", "cross-session"), hdf5_path=tmp_path / "h5", n_splits=2,
                            tfm_tokenizer=tokenizer_file)
     assert set(res["pipeline"]) == {"tfm_transformer"} and len(res) == 4
     assert res["score"].between(0, 1).all()

@@ -112,7 +112,7 @@ def test_discover_keeps_entities(tmp_path):
 
 def test_plan_evaluations_and_demographics():
     """What the run leaves out: by sessions and runs, and the columns the steps that run read."""
-    assert possible_evaluations("offline", ["within", "cross"], {"task-x": 1}) == ["within"]
+    assert possible_evaluations("offline", ["within-session", "cross-session"], {"task-x": 1}) == ["within-session"]
     assert possible_evaluations("pseudo_online", ["within-session", "cross-session"], {"task-x": 1}) == []
     assert possible_evaluations("pseudo_online", ["within-session"], {"ses-1_task-x": 2}) == ["within-session"]
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -258,7 +258,7 @@ def test_whole_workflow_on_real_data(own):
     res = own["base"] / "results"
     sub = res / "sub-01"
     # said at start: the single session and single run leave evaluations out
-    assert "bci.pseudo_online skipped for sub-01" in out and "bci.offline.evaluations ['cross'] skipped" in out
+    assert "bci.pseudo_online skipped for sub-01" in out and "bci.offline.evaluations ['cross-session'] skipped" in out
     names = [p.name for p in sub.rglob("*") if p.is_file()]
     assert not [n for n in names if "_ses-" in n or "_run-" in n], names
     assert (sub / "eeg/sub-01_task-auditory_desc-preproc_eeg.fif").is_file()
@@ -268,7 +268,7 @@ def test_whole_workflow_on_real_data(own):
     assert side["Filter"]["notch"] == [60.0]  # PowerLineFrequency from the top-level sidecar
     scores = pd.read_csv(sub / "eeg/sub-01_task-auditory_desc-offline_scores.tsv", sep="\t")
     assert len(scores) == 2 and set(scores["pipeline"]) == {"csp_lda", "mdm"}
-    assert set(scores["evaluation"]) == {"within"}
+    assert set(scores["evaluation"]) == {"within-session"}
     ts = json.loads((sub / "func/sub-01_task-rest_atlas-slabs_timeseries.json").read_text())
     assert ts["RepetitionTime"] == 1.35 and ts["Confounds"] is None
     ts_table = pd.read_csv(sub / "func/sub-01_task-rest_atlas-slabs_timeseries.tsv", sep="\t")

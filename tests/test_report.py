@@ -158,7 +158,7 @@ def test_group_report_rows_links_and_pipelines(tmp_path):
     for sub in ("01", "02"):
         (res / f"sub-{sub}/eeg").mkdir(parents=True)
         (res / f"sub-{sub}/sub-{sub}_report.html").write_text("<html></html>")
-        pd.DataFrame({"evaluation": ["within", "within"], "pipeline": ["a", "b"], "score": [0.6, 0.9]}).to_csv(
+        pd.DataFrame({"evaluation": ["within-session", "within-session"], "pipeline": ["a", "b"], "score": [0.6, 0.9]}).to_csv(
             res / f"sub-{sub}/eeg/sub-{sub}_task-mi_desc-offline_scores.tsv", sep="\t", index=False)
         pd.DataFrame({"subject": [sub] * 4, "evaluation": ["within-session"] * 4, "pipeline": ["a", "a", "b", "b"],
                       "mode": ["offline", "pseudo-online"] * 2, "smoothing": [1] * 4,

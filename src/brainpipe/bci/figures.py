@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 __all__ = ["plot_offline_scores", "plot_class_covariances"]
 
-_EVAL_COLORS = {"within": "tab:blue", "cross": "tab:orange"}
+_EVAL_COLORS = {"within-session": "tab:blue", "cross-session": "tab:orange"}
 
 
 def plot_offline_scores(results, chance=None, title="", score_label="score"):
@@ -55,7 +55,7 @@ def plot_offline_scores(results, chance=None, title="", score_label="score"):
         if chance is not None:
             ax.axhline(chance, ls="--", lw=1, color="k", label="chance")
         ax.set_xticks(range(len(pipelines)), pipelines, rotation=30, ha="right")
-        ax.set_title(f"{evaluation}-session")
+        ax.set_title(evaluation)
         ax.set_ylim(min(0.0, float(np.nanmin(results["score"])) - 0.05), 1.15)
     axes[0].set_ylabel(score_label)
     if chance is not None:

@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from .._check import check_option, check_positive_int, validate_type
+from ..io.derivatives import evaluation_names
 from .dataset import BIDSMotorImagery, get_dataset, resolve_subject
 from .metrics import itr, nmcc_scorer
 from .pipelines import make_pipelines
@@ -41,8 +42,8 @@ __all__ = [
     "moabb_folders",
 ]
 
-#: Evaluation names -> MOABB evaluation class names.
-EVALUATIONS = {"within": "WithinSessionEvaluation", "cross": "CrossSessionEvaluation"}
+#: Evaluation names (:data:`brainpipe.io.derivatives.EVALUATIONS`) -> MOABB evaluation class names.
+EVALUATIONS = {"within-session": "WithinSessionEvaluation", "cross-session": "CrossSessionEvaluation"}
 
 #: Paradigm names -> MOABB paradigm class names.
 PARADIGMS = {"left_right": "LeftRightImagery", "motor_imagery": "MotorImagery"}
@@ -128,7 +129,7 @@ def evaluate_offline(
     dataset,
     pipelines,
     paradigm=None,
-    evaluation=("within", "cross"),
+    evaluation=("within-session", "cross-session"),
     subjects=None,
     hdf5_path=None,
     n_jobs=1,
@@ -153,10 +154,13 @@ def evaluate_offline(
         A MOABB paradigm, or the name / keyword arguments of
         :func:`make_paradigm`. Default: ``make_paradigm("left_right")``.
     evaluation : str | sequence of str
-        ``"within"`` (``WithinSessionEvaluation``: stratified k-fold inside
-        each session) and/or ``"cross"`` (``CrossSessionEvaluation``: train on
-        the other sessions, test on one). ``"cross"`` is skipped, with a
-        warning, for single-session datasets.
+        ``"within-session"`` (``WithinSessionEvaluation``: stratified k-fold
+        inside each session) and/or ``"cross-session"``
+        (``CrossSessionEvaluation``: train on the other sessions, test on
+        one); the old names ``"within"``/``"cross"`` still work, with a
+        DeprecationWarning (:func:`brainpipe.io.derivatives.evaluation_names`).
+        ``"cross-session"`` is skipped, with a warning, for single-session
+        datasets.
     subjects : list of (int | str) | None
         Subjects to evaluate (numbers, or BIDS labels for our datasets).
         ``None``: all of the dataset's subjects.
@@ -199,11 +203,9 @@ def evaluate_offline(
 
     if not isinstance(dataset, _base_dataset()):
         dataset = get_dataset(dataset)
-    if isinstance(evaluation, str):
-        evaluation = (evaluation,)
-    evaluation = [check_option("evaluation", e, tuple(EVALUATIONS)) for e in evaluation]
+    evaluation = evaluation_names(evaluation, "evaluation")
     if not evaluation:
-        raise ValueError("evaluation is empty: give 'within' and/or 'cross'.")
+        raise ValueError("evaluation is empty: give 'within-session' and/or 'cross-session'.")
     paradigm = as_paradigm(paradigm)
     if not paradigm.is_valid(dataset):
         raise ValueError(
@@ -219,14 +221,14 @@ def evaluate_offline(
             mne.utils.use_log_level("WARNING"):
         pipelines = _as_pipelines(pipelines, dataset, paradigm, sfreq, tfm_tokenizer)
         for name in evaluation:
-            if name == "cross" and dataset.n_sessions < 2:
+            if name == "cross-session" and dataset.n_sessions < 2:
                 log.warning("Dataset %s has one session per subject: no cross-session "
                             "evaluation.", dataset.code)
                 continue
             cls = getattr(moabb.evaluations, EVALUATIONS[name])
             log.info("%s on %s, subjects %s: %s", cls.__name__, dataset.code,
                      dataset.subject_list, ", ".join(pipelines))
-            kwargs = {"n_splits": n_splits} if name == "within" and n_splits else {}
+            kwargs = {"n_splits": n_splits} if name == "within-session" and n_splits else {}
             evaluator = cls(
                 paradigm=paradigm,
                 datasets=[dataset],

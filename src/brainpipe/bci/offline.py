@@ -19,6 +19,8 @@ from sklearn.base import clone
 
 from .._check import merge_options
 from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
+from ..io.derivatives import EVALUATIONS as EVALUATION_NAMES
+from ..io.derivatives import evaluation_names
 from .dataset import BIDSMotorImagery, get_dataset, resolve_subject
 from .moabb_evaluation import (
     EVALUATIONS,
@@ -54,7 +56,7 @@ DEFAULT_CONFIG = {
     "dataset": {},
     # MOABB paradigm: name + its parameters (fmin, fmax, tmin, tmax, resample, ...) + scores
     "paradigm": {"name": "left_right", "fmin": 8.0, "fmax": 32.0},
-    "evaluations": ["within", "cross"],
+    "evaluations": list(EVALUATION_NAMES),  # old names "within"/"cross" still work
     "n_splits": 5,
     # {display name: builder params}; see brainpipe.bci.pipelines.PIPELINES
     "pipelines": {
@@ -195,6 +197,7 @@ def run_offline(
 
 def _merge_config(config):
     cfg = merge_options(DEFAULT_CONFIG, config, "offline BCI")
+    cfg["evaluations"] = evaluation_names(cfg["evaluations"], "bci.offline.evaluations")
     paradigm = (config or {}).get("paradigm")
     if isinstance(paradigm, dict) and "name" not in paradigm:
         cfg["paradigm"] = dict(DEFAULT_CONFIG["paradigm"], **paradigm)

@@ -24,6 +24,8 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_m
 
 from .._check import check_option, check_positive_int, input_error
 from ..eeg.filters import causal_bandpass
+from ..io.derivatives import EVALUATIONS as _EVALUATION_NAMES
+from ..io.derivatives import evaluation_names
 from .labels import IDLE, task_classes, window_labels
 from .runs import ContinuousRun, check_same_montage
 from .smoothing import SMOOTHING_METHODS, smooth_decisions
@@ -42,7 +44,8 @@ __all__ = [
     "evaluate_pseudo_online",
 ]
 
-EVALUATIONS = ("within-session", "cross-session")
+#: The splits (one vocabulary with the offline step: :mod:`brainpipe.io.derivatives`).
+EVALUATIONS = _EVALUATION_NAMES
 
 #: Columns of :attr:`PseudoOnlineResult.scores`, in order.
 RESULT_COLUMNS = (
@@ -220,6 +223,7 @@ def evaluate_pseudo_online(
     classes : sequence of str | None
         Task classes; None takes every cue type found.
     evaluations : sequence of {"within-session", "cross-session"}
+        (the old names ``"within"``/``"cross"`` work too, with a DeprecationWarning).
     smoothing : sequence of int
         Window counts ``k > 1`` of the causal smoothers (extra rows).
     smoothing_method : {"vote", "proba"}
@@ -250,6 +254,7 @@ def evaluate_pseudo_online(
     if not runs:
         raise ValueError("runs is empty.")
     check_same_montage(runs)
+    evaluations = evaluation_names(evaluations)  # the old names "within"/"cross" too
     check_option("smoothing_method", smoothing_method, SMOOTHING_METHODS)
     sfreq = runs[0].sfreq
     W = check_positive_int(round(window * sfreq), "window (samples)")

@@ -65,6 +65,7 @@ import pandas as pd
 from .._check import input_error, merge_options
 from ..eeg.filters import causal_bandpass
 from ..io.atomic import all_or_nothing, write_sidecar, write_tsv
+from ..io.derivatives import evaluation_names
 from .online_evaluation import (
     EVALUATIONS,
     KEY_COLUMNS,
@@ -138,7 +139,9 @@ DEFAULT_CONFIG = {
 
 def resolve_config(config=None):
     """Merge a user config (the ``bci.pseudo_online`` section) over :data:`DEFAULT_CONFIG`."""
-    return merge_options(DEFAULT_CONFIG, config, "pseudo-online")
+    cfg = merge_options(DEFAULT_CONFIG, config, "pseudo-online")
+    cfg["evaluations"] = evaluation_names(cfg["evaluations"], "bci.pseudo_online.evaluations")
+    return cfg
 
 
 def run_pseudo_online(

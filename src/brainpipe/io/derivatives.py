@@ -31,6 +31,65 @@ FRAGMENTS = {
 }
 
 
+#: The BCI evaluations, in MOABB's words (``WithinSessionEvaluation``,
+#: ``CrossSessionEvaluation``): the values of ``bci.offline.evaluations`` and
+#: ``bci.pseudo_online.evaluations`` and of the ``evaluation`` column of every
+#: score table, figure legend and report table.
+EVALUATIONS = ("within-session", "cross-session")
+
+#: Earlier names of :data:`EVALUATIONS` (the offline step's), still accepted in
+#: a config: :func:`evaluation_names` maps them, with a DeprecationWarning.
+EVALUATION_ALIASES = {"within": "within-session", "cross": "cross-session"}
+
+
+def evaluation_names(values, parameter="evaluations", notes=None):
+    """The evaluations ``values`` names, in the words of :data:`EVALUATIONS`.
+
+    The one place where the old names of :data:`EVALUATION_ALIASES`
+    (``"within"``, ``"cross"``) become the new ones; old names give one
+    DeprecationWarning (or one line in ``notes``) saying what to write instead.
+
+    Parameters
+    ----------
+    values : str | sequence of str
+        ``"within-session"`` and/or ``"cross-session"`` (or their old names).
+    parameter : str
+        The parameter's name in errors and warnings.
+    notes : list | None
+        Where to append the deprecation note instead of warning (the
+        workflow prints it at start).
+
+    Returns
+    -------
+    names : list of str
+        The values in the words of :data:`EVALUATIONS`, each once, in order.
+    """
+    import warnings
+
+    from .._check import check_option, validate_type
+
+    if isinstance(values, str):
+        values = [values]
+    validate_type(values, (list, tuple), parameter)
+    names, old = [], []
+    for value in values:
+        if isinstance(value, str) and value in EVALUATION_ALIASES:
+            old.append(value)
+            value = EVALUATION_ALIASES[value]
+        value = check_option(parameter, value, EVALUATIONS)
+        if value not in names:
+            names.append(value)
+    if old:
+        new = [EVALUATION_ALIASES[v] for v in old]
+        note = (f"{parameter}: {old} are the old names of {new}; write {new} (MOABB's "
+                "WithinSession/CrossSession evaluations), the old names will stop working")
+        if notes is not None:
+            notes.append(note)
+        else:
+            warnings.warn(note, DeprecationWarning, stacklevel=2)
+    return names
+
+
 def stat_label(kind):
     """XCP-D's ``stat-`` entity of a nilearn connectivity ``kind``."""
     from .._check import check_option

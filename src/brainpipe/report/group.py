@@ -61,7 +61,7 @@ def _best(df, score, prefer):
 
 def _offline(paths):
     df = pd.concat([pd.read_csv(p, sep="\t") for p in paths])
-    pipe, score, _ = _best(df, "score", "within")
+    pipe, score, _ = _best(df, "score", "within-session")
     return {"offline best (within-session)": f"{pipe} {score:.2f}"}
 
 

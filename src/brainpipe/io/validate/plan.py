@@ -15,6 +15,7 @@ the same functions, so the run and the up-front check agree:
 
 from __future__ import annotations
 
+from ..derivatives import evaluation_names
 from ._common import _get
 
 __all__ = ["bci_skips", "group_step_skips", "possible_evaluations", "prediction_skips", "required_demographics",
@@ -205,19 +206,27 @@ def possible_evaluations(kind, evaluations, runs_per_session):
     ----------
     kind : {"offline", "pseudo_online"}
     evaluations : list of str
-        ``within``/``cross`` (offline) or ``within-session``/``cross-session``.
+        ``within-session`` and/or ``cross-session`` (the old names
+        ``within``/``cross`` too: :func:`brainpipe.io.derivatives.evaluation_names`).
     runs_per_session : dict of str to int
         Runs of each session of one subject.
 
     Returns
     -------
     kept : list of str
+        In the words of :data:`brainpipe.io.derivatives.EVALUATIONS`.
     """
     n_sessions = len(runs_per_session)
-    possible = {"within": n_sessions >= 1, "cross": n_sessions > 1,
-                "within-session": any(n > 1 for n in runs_per_session.values()),
-                "cross-session": n_sessions > 1}
-    return [e for e in evaluations if possible.get(e, True)]
+    # offline within-session is a k-fold inside each session; pseudo-online
+    # leaves one run of a session out
+    within = n_sessions >= 1 if kind == "offline" else any(n > 1 for n in runs_per_session.values())
+    possible = {"within-session": within, "cross-session": n_sessions > 1}
+    return [e for e in _evaluation_names(kind, evaluations) if possible[e]]
+
+
+def _evaluation_names(kind, evaluations):
+    """``bci.<kind>.evaluations`` in the new words, silently (the workflow notes old names once, at start)."""
+    return evaluation_names(evaluations, f"bci.{kind}.evaluations", notes=[])
 
 
 def bci_skips(config, subject, runs_per_session):
@@ -242,11 +251,11 @@ def bci_skips(config, subject, runs_per_session):
         node = _get(config, "bci", kind, default={}) or {}
         if not node.get("enabled"):
             continue
-        wanted = list(node.get("evaluations") or [])
+        wanted = _evaluation_names(kind, node.get("evaluations") or [])
         kept = possible_evaluations(kind, wanted, runs_per_session)
         dropped = [e for e in wanted if e not in kept]
-        why = ("cross-session needs 2 sessions" if any("cross" in e for e in dropped) else "")
-        if any(e == "within-session" for e in dropped):
+        why = ("cross-session needs 2 sessions" if "cross-session" in dropped else "")
+        if "within-session" in dropped:
             why = "; ".join(filter(None, [why, "within-session (leave one run out) needs 2 runs in a session"]))
         if dropped and not kept:
             notes.append(f"bci.{kind} skipped for sub-{subject}: {dropped} impossible ({why}; {shape})")
