@@ -371,10 +371,39 @@ def test_run_pseudo_online_from_fif(tmp_path, sim_runs):
     fr = json.loads(frag.read_text())
     assert fr["section"] == "Pseudo-online BCI"
     images = [i for i in fr["items"] if i["kind"] == "image"]
-    assert len(images) == 1 + 4 * 2  # comparison + one timeline per test run and evaluation
+    # comparison + one timeline figure of every test run and evaluation, both at the
+    # fixed names the workflow rule declares as its outputs
+    assert [(frag.parent / i["path"]).resolve() for i in images] == [
+        (tmp_path / "out" / f"sub-01_task-imagery_desc-pseudoonline_{kind}.png").resolve()
+        for kind in ("comparison", "timeline")]
+    assert "each of the 8 test runs" in images[1]["caption"]  # 4 runs x within- and cross-session
     for i in images:
         assert (frag.parent / i["path"]).stat().st_size > 1000
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [
+        "sub-01_task-imagery_desc-pseudoonline_comparison.png", "sub-01_task-imagery_desc-pseudoonline_timeline.png"]
     assert len(pd.read_csv(decisions, sep="\t")) == on["n_windows"].sum()
+
+
+def test_decision_timelines_one_panel_per_split():
+    from brainpipe.bci.online_figures import plot_decision_timelines
+
+    labels = [IDLE, "left_hand", "right_hand"]
+    times = np.arange(0.5, 30.0, 0.5)
+    y = np.resize(labels, len(times))
+    splits = [("within-session", "1", "1"), ("within-session", "1", "2"), ("cross-session", "1", "1"),
+              ("cross-session", "1", "2"), ("cross-session", "2", "1")]
+    decisions = [dict(evaluation=ev, session=ses, run=run, pipeline=pipe, times=times, y_true=y, y_pred=y[::-1])
+                 for ev, ses, run in splits for pipe in ("mdm", "csp_lda")]
+    fig = plot_decision_timelines(decisions, labels, title="sub-01")
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert sorted(ax.get_title() for ax in titled) == sorted(f"ses-{s} run-{r} ({e})" for e, s, r in splits)
+    # each panel: the true labels, then one band per pipeline
+    assert all([t.get_text() for t in ax.get_yticklabels()] == ["true", "mdm", "csp_lda"] for ax in titled)
+    # ses-2 run-1 was no within-session test run: its cell says so
+    texts = [t.get_text() for sub in fig.subfigs for t in sub.texts]
+    assert texts == ["ses-2 run-1: not a within-session test run"]
+    empty = plot_decision_timelines([], labels)  # no split: still a figure (the declared file)
+    assert not empty.axes and "no split" in empty.texts[0].get_text()
 
 
 @pytest.mark.filterwarnings("ignore:Montage name:FutureWarning")

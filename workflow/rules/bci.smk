@@ -45,9 +45,10 @@ rule bci_pseudo_online:
     output:
         tsv=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv"),
         fragment=subject_fragment("{sub}", "pseudoonline"),
-        # offline vs pseudo-online, beside the scores (the per-run decision
-        # timelines beside it depend on the splits the runs allow)
+        # beside the scores: offline vs pseudo-online, and the decision
+        # timelines of every test run and evaluation (one figure, one panel each)
         comparison=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-pseudoonline_comparison.png"),
+        timeline=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-pseudoonline_timeline.png"),
     log:
         str(LOGS / "bci_pseudo_online/sub-{sub}.log"),
     benchmark:

@@ -1,7 +1,8 @@
 """Figures and statistics of the pseudo-online evaluation.
 
-* :func:`plot_decision_timeline`: true labels and each pipeline's decisions
-  over the time of one run, idle in grey;
+* :func:`plot_decision_timeline` / :func:`plot_decision_timelines`
+  (:mod:`brainpipe.bci.timeline_figures`): true labels and each pipeline's
+  decisions over the time of one run / of every test run, idle in grey;
 * :func:`plot_subject_comparison`: offline vs pseudo-online score per
   pipeline for one subject;
 * :func:`group_statistics` / :func:`plot_group_comparison`: the same across
@@ -19,91 +20,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.figures import new_subplots, save_figure
-from .labels import IDLE
+from ..io.figures import new_figure, new_subplots, save_figure
+from .timeline_figures import plot_decision_timeline, plot_decision_timelines
 
-_IDLE_COLOR = "#c8c8c8"
-
+__all__ = [
+    "DPI",
+    "group_statistics",
+    "plot_decision_timeline",
+    "plot_decision_timelines",
+    "plot_group_comparison",
+    "plot_subject_comparison",
+    "scores_summary_html",
+    "write_subject_figures",
+]
 
 #: Resolution of this module's PNGs.
 DPI = 110
-
-
-def _label_colors(labels):
-    import matplotlib
-
-    cmap = matplotlib.colormaps["tab10"]
-    colors, j = {}, 0
-    for lab in labels:
-        if lab == IDLE:
-            colors[lab] = _IDLE_COLOR
-        else:
-            colors[lab] = cmap(j % 10)
-            j += 1
-    return colors
-
-
-def plot_decision_timeline(times, y_true, predictions, labels, *, title="", zoom=60.0):
-    """Decision timeline of one run.
-
-    One band per row: the true window labels on top, then each pipeline's
-    decisions, coloured by label (idle grey), against the decision time (end
-    of each window). The whole run is drawn on top and, for long runs, its
-    first ``zoom`` seconds below so that single decisions stay visible.
-
-    Parameters
-    ----------
-    times : ndarray, shape (n_windows,)
-        Decision times (s).
-    y_true : ndarray of str, shape (n_windows,)
-        True labels.
-    predictions : dict of str to ndarray, shape (n_windows,)
-        Decisions per pipeline.
-    labels : sequence of str
-        All labels (``"idle"`` first), fixes the colours.
-    title : str
-    zoom : float | None
-        Length (s) of the zoomed panel; None or a run shorter than twice
-        this draws the whole run only.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-    """
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
-    labels = list(labels)
-    code = {lab: i for i, lab in enumerate(labels)}
-    rows = [("true", y_true)] + list(predictions.items())
-    grid = np.array([[code[v] for v in np.asarray(r)] for _, r in rows])
-    colors = _label_colors(labels)
-    times = np.asarray(times, dtype=float)
-    half = (times[1] - times[0]) / 2 if len(times) > 1 else 0.5
-    spans = [(times[0] - half, times[-1] + half)]
-    if zoom is not None and times[-1] - times[0] > 2 * zoom:
-        spans.append((times[0] - half, times[0] + zoom))
-    height = 0.5 * len(rows) + 0.9
-    fig, axes = new_subplots(len(spans), 1, figsize=(11, height * len(spans) + 0.4), squeeze=False)
-    cmap = ListedColormap([colors[lab] for lab in labels])
-    for ax, (lo, hi) in zip(axes[:, 0], spans):
-        ax.imshow(
-            grid, aspect="auto", interpolation="nearest", cmap=cmap,
-            vmin=-0.5, vmax=len(labels) - 0.5,
-            extent=(times[0] - half, times[-1] + half, len(rows) - 0.5, -0.5),
-        )
-        ax.set_xlim(lo, hi)
-        ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([name for name, _ in rows])
-        ax.axhline(0.5, color="k", lw=1)
-        ax.set_xlabel("decision time (s, window end)")
-    axes[0, 0].set_title(title)
-    axes[0, 0].legend(
-        handles=[Patch(color=colors[lab], label=lab) for lab in labels],
-        loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
-    )
-    fig.tight_layout()
-    return fig
 
 
 def _subject_means(scores, metric):
@@ -295,8 +227,11 @@ def write_subject_figures(result, cfg, out_tsv, *, figure_dir=None, fragment=Non
     the entities of ``out_tsv`` (subject, task, desc):
 
     * ``sub-XX_task-T_desc-D_comparison.png``: offline vs pseudo-online;
-    * ``sub-XX_ses-S_task-T_run-R_desc-D{within|cross}_timeline.png``: one
-      decision timeline per test run and evaluation.
+    * ``sub-XX_task-T_desc-D_timeline.png``: the decision timeline of every
+      test run and evaluation, one panel each (:func:`plot_decision_timelines`).
+
+    Both names are fixed, whatever splits the runs allow, so a workflow rule
+    declares them as its outputs; both are written even without scores.
 
     Parameters
     ----------
@@ -325,37 +260,27 @@ def write_subject_figures(result, cfg, out_tsv, *, figure_dir=None, fragment=Non
     desc = ent.get("description") or "pseudoonline"
     subject = result.decisions[0]["subject"] if result.decisions else ent.get("subject", "x")
     sub = f"sub-{subject}"
-    items = []
-    if not result.scores.empty:
-        png = figure_dir / f"{sub}{task}_desc-{desc}_comparison.png"
-        save_figure(plot_subject_comparison(result.scores), png, dpi=DPI)
-        items.append(
-            fragment_item(
-                "image", "Offline vs pseudo-online", path=png,
-                caption="nMCC per pipeline, mean over test runs: offline task epochs "
-                "vs every sliding window of the continuous run (idle included).",
-            )
-        )
-    groups = {}
-    for d in result.decisions:
-        groups.setdefault((d["evaluation"], d["session"], d["run"]), []).append(d)
-    for (evaluation, session, run), ds in groups.items():
-        png = figure_dir / (
-            f"{sub}_ses-{session}{task}_run-{run}_desc-{desc}{evaluation.split('-')[0]}_timeline.png"
-        )
-        fig = plot_decision_timeline(
-            ds[0]["times"], ds[0]["y_true"], {d["pipeline"]: d["y_pred"] for d in ds},
-            labels=result.labels,
-            title=f"{sub} ses-{session} run-{run} ({evaluation})",
-        )
-        save_figure(fig, png, dpi=DPI)
-        items.append(
-            fragment_item(
-                "image", f"Decisions, ses-{session} run-{run} ({evaluation})", path=png,
-                caption=f"True labels and unsmoothed decisions every {cfg['step']} s "
-                f"({cfg['window']} s windows), idle in grey; the whole run, then its start.",
-            )
-        )
+    png = figure_dir / f"{sub}{task}_desc-{desc}_comparison.png"
+    if result.scores.empty:
+        fig = new_figure(6, 1.2)
+        fig.text(0.5, 0.5, "No scores: the runs allow no split.", ha="center", va="center")
+    else:
+        fig = plot_subject_comparison(result.scores)
+    save_figure(fig, png, dpi=DPI)
+    items = [fragment_item(
+        "image", "Offline vs pseudo-online", path=png,
+        caption="nMCC per pipeline, mean over test runs: offline task epochs "
+        "vs every sliding window of the continuous run (idle included).",
+    )]
+    png = figure_dir / f"{sub}{task}_desc-{desc}_timeline.png"
+    save_figure(plot_decision_timelines(result.decisions, result.labels, title=f"{sub}: decisions"), png, dpi=DPI)
+    splits = sorted({(d["evaluation"], d["session"], d["run"]) for d in result.decisions})
+    items.append(fragment_item(
+        "image", "Decisions per test run", path=png,
+        caption=f"True labels and unsmoothed decisions every {cfg['step']} s ({cfg['window']} s windows), "
+        f"idle in grey, for each of the {len(splits)} test runs (row: session and run; column: "
+        "evaluation); long runs whole, then their start.",
+    ))
     items.append(fragment_item("table", "Pseudo-online scores", path=out_tsv))
     items.append(fragment_item("html", "Settings", html=scores_summary_html(result.scores, cfg, notes)))
     if fragment is not None:

@@ -174,9 +174,11 @@ def run_pseudo_online(
         ``*_timing.tsv`` beside it (:func:`timing_path`), so that two
         identical runs write byte-identical score tables.
     figure_dir : path-like | None
-        Where to write the decision timelines and the offline vs
-        pseudo-online figure (default: beside ``out_tsv`` when ``fragment``
-        is given).
+        Where to write the two figures, ``sub-X_task-T_desc-D_comparison.png``
+        (offline vs pseudo-online) and ``sub-X_task-T_desc-D_timeline.png``
+        (the decisions of every test run and evaluation, one panel each),
+        named from the entities of ``out_tsv``: fixed names, whatever splits
+        the runs allow (default: beside ``out_tsv`` when ``fragment`` is given).
     fragment : path-like | None
         Report fragment (section "Pseudo-online BCI").
     decisions_tsv : path-like | None
