@@ -359,3 +359,37 @@ def test_probability_and_errors(data):
     flat[:, 1] = flat[:, 0]  # linearly dependent channels: singular matrices
     with pytest.raises(ValueError, match="positive definite"):
         AugmentedCovarianceSearchCV(**grid, cv=3).fit(flat, y)
+
+
+def test_refit_uses_the_fast_steps_with_pyriemann_outputs(data):
+    # the refit keeps pyriemann's tangent vectors and libsvm's decisions
+    from brainpipe.features import GramSVC, RiemannTangentSpace
+
+    X, y = data
+    grid = {"orders": [2], "lags": [1], "Cs": [1.0], "kernels": ["rbf"]}
+    search = AugmentedCovarianceSearchCV(**grid, cv=3).fit(X, y)
+    ts, svm = search.best_estimator_.named_steps["ts"], search.best_estimator_.named_steps["svm"]
+    assert isinstance(ts, RiemannTangentSpace) and isinstance(svm, GramSVC)
+    covs = search.best_estimator_.named_steps["acm"].transform(X)
+    ref_ts = TangentSpace(metric="riemann").fit(covs)
+    np.testing.assert_allclose(ts.transform(covs), ref_ts.transform(covs), atol=1e-7)
+    ref_svc = SVC(C=1.0, kernel="rbf").fit(ts.transform(covs), y)
+    np.testing.assert_allclose(search.decision_function(X), ref_svc.decision_function(ts.transform(covs)),
+                               atol=1e-8)
+
+
+def test_search_subsample_searches_every_kth_epoch_and_refits_on_all(data):
+    X, y = data
+    grid = {"orders": [1, 2], "lags": [1, 2], "Cs": [1.0], "kernels": ["linear"]}
+    sub = AugmentedCovarianceSearchCV(**grid, cv=3, search_subsample=3).fit(X, y)
+    ref = AugmentedCovarianceSearchCV(**grid, cv=3).fit(X[::3], y[::3])
+    np.testing.assert_array_equal(sub.cv_results_["mean_test_score"],
+                                  ref.cv_results_["mean_test_score"])
+    assert sub.best_params_ == ref.best_params_
+    # the refit's reference point is the mean of all epochs' matrices
+    covs = sub.best_estimator_.named_steps["acm"].transform(X)
+    M = sub.best_estimator_.named_steps["ts"].reference_
+    Mmh = invsqrtm(M)
+    assert np.linalg.norm(logm(Mmh @ mean_riemann(covs) @ Mmh)) < 1e-7
+    with pytest.raises(ValueError, match="search_subsample"):
+        AugmentedCovarianceSearchCV(**grid, search_subsample=0).fit(X, y)

@@ -7,7 +7,8 @@ every (C, kernel) on one shared Gram matrix (:func:`score_settings`,
 :func:`brainpipe.features.gram_svc.svc_kernel_from_gram`);
 :func:`cv_results` assembles the folds into ``GridSearchCV``'s table;
 :func:`lag_covariances` gives the covariances of every order of one lag,
-and :func:`moabb_param_grid` MOABB's grid for the same values.
+and :func:`moabb_param_grid` MOABB's grid for the same values;
+:func:`refit_steps` the tangent space and SVM of the refitted pipeline.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from sklearn.svm import SVC
 from ..features.gram_svc import svc_kernel_from_gram as _svc_gram
 from ..kernels import epoch_covariances
 from ..kernels.lagged_products import LAGGED_ESTIMATORS, assemble_covariances, lagged_products
-from ..kernels.riemann_mean import geometric_harmonic_start, tangent_vectors_at
+from ..kernels.riemann_mean import (geometric_harmonic_start, riemann_mean_logmaps,
+                                    tangent_vectors_at)
 
-__all__ = ["KERNELS", "as_values", "cv_results", "evaluate_fold", "lag_covariances",
-           "moabb_param_grid", "score_settings", "svc_extra"]
+__all__ = ["KERNELS", "NewtonMean", "as_values", "cv_results", "evaluate_fold", "lag_covariances",
+           "moabb_param_grid", "refit_steps", "score_settings", "svc_extra"]
 
 KERNELS = ("linear", "rbf", "poly", "sigmoid")
 
@@ -34,6 +36,50 @@ KERNELS = ("linear", "rbf", "poly", "sigmoid")
 # orders candidates by the sorted parameter names: lag, order, C, kernel.
 _GRID_NAMES = {"lag": "augmenteddataset__lag", "order": "augmenteddataset__order",
                "C": "svc__C", "kernel": "svc__kernel"}
+
+
+class NewtonMean:
+    """The Riemannian mean as a pyriemann mean function (a ``metric`` callable).
+
+    ``TangentSpace(metric={"mean": NewtonMean(...), "map": "riemann"})``
+    computes its reference point with
+    :func:`~brainpipe.kernels.riemann_mean.riemann_mean_logmaps` (pyriemann's
+    ``mean_riemann`` to ``tol``, by Newton steps from ``init``).
+
+    Parameters
+    ----------
+    init : ndarray, shape (n, n), or None
+        Starting point (ignored when its shape does not match the matrices).
+    tol : float
+    n_jobs : int
+    backend : {"auto", "numpy", "numba", "torch"}
+    """
+
+    def __init__(self, init=None, tol=1e-8, n_jobs=1, backend="auto"):
+        self.init = init
+        self.tol = tol
+        self.n_jobs = n_jobs
+        self.backend = backend
+        self._tangent = None
+
+    def __call__(self, covmats, sample_weight=None):
+        """The mean of ``covmats``, shape (n_matrices, n, n) -> (n, n)."""
+        if sample_weight is not None:
+            raise ValueError("NewtonMean computes the unweighted mean: sample_weight must be None.")
+        init = self.init
+        if init is not None and np.shape(init) != np.shape(covmats)[1:]:
+            init = None
+        M, self._tangent, _ = riemann_mean_logmaps(covmats, init=init, tol=self.tol,
+                                                   n_jobs=self.n_jobs, backend=self.backend)
+        return M
+
+    def pop_tangent_vectors(self):
+        """Tangent vectors of the last call's matrices at its mean (then forgotten)."""
+        tangent, self._tangent = self._tangent, None
+        return tangent
+
+    def __repr__(self):
+        return f"NewtonMean(tol={self.tol!r}, backend={self.backend!r})"
 
 
 def moabb_param_grid(orders=range(1, 11), lags=range(1, 11), Cs=(0.5, 1, 1.5),
@@ -150,6 +196,40 @@ def evaluate_fold(covmats, factors, y, train, test, settings, scorer, tol,
     out["n_iter"] = info["n_iter"]
     out["mean"] = M
     return out
+
+
+def refit_steps(M, feats, n_iter, y, params, *, tol, n_jobs, backend, probability,
+                random_state):
+    """The fitted ``ts`` and ``svm`` steps of the refitted pipeline.
+
+    ``M`` is the Riemannian mean of all training matrices and ``feats`` their
+    tangent vectors at it (the mean's own log maps, ``n_iter``
+    eigendecompositions). The tangent space is
+    :class:`~brainpipe.features.RiemannTangentSpace` with that reference
+    point (pyriemann's ``TangentSpace("riemann")`` outputs, batched ``eigh``
+    on threads at decision time); the SVM is
+    :class:`~brainpipe.features.GramSVC` (libsvm's dual problem on a BLAS
+    Gram matrix: ``SVC``'s decisions to float tolerance, one BLAS product per
+    batch of windows), or ``SVC`` itself with ``probability``.
+
+    Returns
+    -------
+    ts : RiemannTangentSpace
+    svm : GramSVC or sklearn.svm.SVC
+    """
+    from ..features.gram_svc import GramSVC
+    from ..features.tangent_space import RiemannTangentSpace
+    from ..kernels import resolve_backend
+
+    ts = RiemannTangentSpace(tol=tol, n_jobs=n_jobs,
+                             backend="torch" if resolve_backend(backend) == "torch" else "numpy")
+    # fitted by hand: the search already has the mean and its log maps
+    ts.reference_, ts.n_iter_, ts.n_features_in_ = M, int(n_iter), M.shape[0]
+    if probability:
+        svm = SVC(C=params["C"], kernel=params["kernel"], **svc_extra(probability, random_state))
+    else:
+        svm = GramSVC(C=params["C"], kernel=params["kernel"])
+    return ts, svm.fit(feats, y)
 
 
 def cv_results(results, orders, lags, settings, n_splits, return_train_score):

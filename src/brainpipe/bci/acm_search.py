@@ -46,7 +46,6 @@ import time
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
-from pyriemann.tangentspace import TangentSpace
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import StratifiedKFold, check_cv
@@ -62,54 +61,10 @@ from ..features.acm import AugmentedCovariances
 from ..features.embedding import estimate_embedding
 from ..kernels import BACKENDS, ESTIMATORS, effective_length
 from ..kernels.riemann_mean import mean_of_fold_means, riemann_mean_logmaps, spd_factors
-from ._acm_folds import (KERNELS, as_values, cv_results, evaluate_fold, lag_covariances,
-                         moabb_param_grid, svc_extra)
+from ._acm_folds import (KERNELS, NewtonMean, as_values, cv_results, evaluate_fold,
+                         lag_covariances, moabb_param_grid, refit_steps)
 
 __all__ = ["AugmentedCovarianceSearchCV", "NewtonMean", "moabb_param_grid"]
-
-
-class NewtonMean:
-    """The Riemannian mean as a pyriemann mean function (a ``metric`` callable).
-
-    ``TangentSpace(metric={"mean": NewtonMean(...), "map": "riemann"})``
-    computes its reference point with
-    :func:`~brainpipe.kernels.riemann_mean.riemann_mean_logmaps` (pyriemann's
-    ``mean_riemann`` to ``tol``, by Newton steps from ``init``).
-
-    Parameters
-    ----------
-    init : ndarray, shape (n, n), or None
-        Starting point (ignored when its shape does not match the matrices).
-    tol : float
-    n_jobs : int
-    backend : {"auto", "numpy", "numba", "torch"}
-    """
-
-    def __init__(self, init=None, tol=1e-8, n_jobs=1, backend="auto"):
-        self.init = init
-        self.tol = tol
-        self.n_jobs = n_jobs
-        self.backend = backend
-        self._tangent = None
-
-    def __call__(self, covmats, sample_weight=None):
-        """The mean of ``covmats``, shape (n_matrices, n, n) -> (n, n)."""
-        if sample_weight is not None:
-            raise ValueError("NewtonMean computes the unweighted mean: sample_weight must be None.")
-        init = self.init
-        if init is not None and np.shape(init) != np.shape(covmats)[1:]:
-            init = None
-        M, self._tangent, _ = riemann_mean_logmaps(covmats, init=init, tol=self.tol,
-                                                   n_jobs=self.n_jobs, backend=self.backend)
-        return M
-
-    def pop_tangent_vectors(self):
-        """Tangent vectors of the last call's matrices at its mean (then forgotten)."""
-        tangent, self._tangent = self._tangent, None
-        return tangent
-
-    def __repr__(self):
-        return f"NewtonMean(tol={self.tol!r}, backend={self.backend!r})"
 
 
 class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
@@ -181,6 +136,16 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
         ``mode="embedding"`` (e.g. ``{"n_ref": 250}``).
     verbose : int, default=0
         Print one line per (order, lag) when > 0.
+    search_subsample : int, default=1
+        The cross-validation sees every ``search_subsample``-th epoch (in the
+        order given, before the folds are cut); the refit uses all of them.
+        Meant for overlapping sliding windows in time order, the training
+        sets of the pseudo-online evaluation (Carrara et al. train on
+        overlapping windows): at a window step of a quarter window,
+        neighbours share 75 % of their samples, and every k-th window is the
+        same training design at a k times larger step, so the choice of
+        order and lag costs about k times less. 1: exactly ``GridSearchCV``'s
+        selection on all epochs.
 
     Attributes
     ----------
@@ -200,9 +165,11 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
     best_score_ : float
     best_order_, best_lag_ : int
     best_estimator_ : sklearn.pipeline.Pipeline
-        ``acm: AugmentedCovariances -> ts: TangentSpace -> svm: SVC`` (the
-        step names of :func:`brainpipe.bci.pipelines.acm_ts_svm`) refitted on
-        all data; the tangent space's mean is a :class:`NewtonMean`.
+        ``acm: AugmentedCovariances -> ts: RiemannTangentSpace -> svm:
+        GramSVC`` (the step names and fast steps of
+        :func:`brainpipe.bci.pipelines.acm_ts_svm`: pyriemann's tangent
+        vectors and libsvm's decisions to float tolerance), refitted on all
+        data; ``svm`` is ``SVC`` with ``probability=True``.
     embedding_order_, embedding_lag_ : int
         The embedding estimate (``mode="embedding"`` only).
     classes_ : ndarray
@@ -221,7 +188,7 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
                  kernels=("rbf", "linear"), cv=5, estimator="cov", mode="grid",
                  scoring=None, backend="auto", n_jobs=1, random_state=None,
                  probability=False, return_train_score=False, search_tol=1e-4,
-                 tol=1e-8, embedding_params=None, verbose=0):
+                 tol=1e-8, embedding_params=None, verbose=0, search_subsample=1):
         self.orders = orders
         self.lags = lags
         self.Cs = Cs
@@ -239,6 +206,7 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.embedding_params = embedding_params
         self.verbose = verbose
+        self.search_subsample = search_subsample
 
     # -- parameters ---------------------------------------------------------
 
@@ -254,6 +222,7 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
         check_option("backend", self.backend, BACKENDS)
         for name in ("search_tol", "tol"):
             check_positive(getattr(self, name), name)
+        check_positive_int(self.search_subsample, "search_subsample")
         return orders, lags, Cs, kernels
 
     def _splits(self, X, y):
@@ -287,8 +256,11 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"y must have shape ({X.shape[0]},) to match X, got {y.shape}."
             )
+        # the search's epochs (the refit takes all of X, y)
+        k = self.search_subsample
+        Xs, ys = (X, y) if k == 1 else (np.ascontiguousarray(X[::k]), y[::k])
         if self.mode == "embedding":
-            order, lag = estimate_embedding(X, max_order=max(orders),
+            order, lag = estimate_embedding(Xs, max_order=max(orders),
                                             max_lag=max(lags), n_jobs=self.n_jobs,
                                             **dict(self.embedding_params or {}))
             self.embedding_order_, self.embedding_lag_ = int(order), int(lag)
@@ -296,7 +268,7 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
         for lag in lags:
             if max(orders) > 1:
                 effective_length(X.shape[-1], max(orders), lag, what="n_times")
-        splits = self._splits(X, y)
+        splits = self._splits(Xs, ys)
         scorer = check_scoring(SVC(), scoring=self.scoring)
         settings = list(itertools.product(Cs, kernels))
         n_jobs = effective_n_jobs(self.n_jobs)
@@ -312,7 +284,7 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
                         if (p, lag if p > 1 else None) not in results]
                 if not todo:
                     continue
-                covs = lag_covariances(X, todo, lag, self.estimator, self.backend, parallel)
+                covs = lag_covariances(Xs, todo, lag, self.estimator, self.backend, parallel)
                 # Cholesky factors and inverses (the folds' starting points),
                 # once per order
                 factors = dict(zip(todo, parallel(
@@ -321,7 +293,7 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
                          for k in range(len(splits))]
                 outs = parallel(
                     delayed(evaluate_fold)(
-                        covs[p], factors[p], y, splits[k][0], splits[k][1],
+                        covs[p], factors[p], ys, splits[k][0], splits[k][1],
                         settings, scorer, self.search_tol, self.probability,
                         self.random_state, self.return_train_score, self.backend,
                         riemann_mean_logmaps)
@@ -365,17 +337,15 @@ class AugmentedCovarianceSearchCV(ClassifierMixin, BaseEstimator):
         acm = AugmentedCovariances(order=p["order"], lag=p["lag"],
                                    estimator=self.estimator,
                                    backend=self.backend).fit(X, y)
-        # pyriemann takes a callable as the mean metric: TangentSpace.fit sets
-        # its reference to our Newton mean, and the mean's own log maps are
-        # the training tangent vectors
-        mean = NewtonMean(init=init, tol=self.tol, n_jobs=self.n_jobs, backend=self.backend)
-        ts = TangentSpace(metric={"mean": mean, "map": "riemann"}).fit(covmats)
-        feats = mean.pop_tangent_vectors()
-        svc = SVC(C=p["C"], kernel=p["kernel"],
-                  **svc_extra(self.probability, self.random_state)).fit(feats, y)
+        # the mean's own log maps are the training tangent vectors
+        M, feats, info = riemann_mean_logmaps(covmats, init=init, tol=self.tol,
+                                              n_jobs=self.n_jobs, backend=self.backend)
+        ts, svm = refit_steps(M, feats, info["n_iter"], y, p, tol=self.tol, n_jobs=self.n_jobs,
+                              backend=self.backend, probability=self.probability,
+                              random_state=self.random_state)
         # step names as in brainpipe.bci.pipelines.acm_ts_svm
-        self.best_estimator_ = Pipeline([("acm", acm), ("ts", ts), ("svm", svc)])
-        self.classes_ = svc.classes_
+        self.best_estimator_ = Pipeline([("acm", acm), ("ts", ts), ("svm", svm)])
+        self.classes_ = svm.classes_
 
     # -- prediction -------------------------------------------------------------
 
