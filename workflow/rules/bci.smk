@@ -12,6 +12,8 @@ rule bci_offline:
         tokenizer=tfm_tokenizer_offline,
     output:
         tsv=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-offline_scores.tsv"),
+        sidecar=sidecar(str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-offline_scores.tsv")),
+        timing=timing(str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-offline_scores.tsv")),
         fragment=subject_fragment("{sub}", "offline"),
         # written beside the scores table; tagged for `snakemake --report`
         figure=report(str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-offline_scores.png"),
@@ -44,6 +46,8 @@ rule bci_pseudo_online:
         tokenizer=tfm_tokenizer_pseudo_online,
     output:
         tsv=str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv"),
+        sidecar=sidecar(str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv")),
+        timing=timing(str(RES / f"sub-{{sub}}/eeg/sub-{{sub}}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv")),
         fragment=subject_fragment("{sub}", "pseudoonline"),
         # beside the scores: offline vs pseudo-online, and the decision
         # timelines of every test run and evaluation (one figure, one panel each)
@@ -71,6 +75,7 @@ rule bci_pseudo_online_group:
         [str(RES / f"sub-{sub}/eeg/sub-{sub}_task-{EEG_TASK}_desc-pseudoonline_scores.tsv") for sub in pseudo_online_subjects()],
     output:
         tsv=str(RES / f"group/eeg/task-{EEG_TASK}_desc-pseudoonline_stats.tsv"),
+        sidecar=sidecar(str(RES / f"group/eeg/task-{EEG_TASK}_desc-pseudoonline_stats.tsv")),
         figure=report(str(RES / f"group/figures/task-{EEG_TASK}_desc-pseudoonline_scores.png"),
                       caption="../report/bci_pseudo_online_group.rst", category="BCI", subcategory="group"),
         fragment=group_fragment("pseudoonline"),

@@ -5,6 +5,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from brainpipe.io.atomic import sidecar_path
 from brainpipe.io.derivatives import evaluation_names, fragment_name, stat_label
 from brainpipe.io.layout import discover, entities, entity_key
 from brainpipe.io.validate.plan import (bci_skips, group_step_skips, possible_evaluations, prediction_skips,
@@ -333,6 +334,18 @@ def group_out(datatype, name):
 
 def figure(sub, name):
     return str(RES / f"sub-{sub}/figures/sub-{sub}_{name}")
+
+
+def sidecar(path):
+    """The JSON sidecar a step writes beside ``path``: rules declare it as an
+    output too (every file a rule writes is a declared output); the naming
+    rule is brainpipe.io.atomic.sidecar_path's."""
+    return str(sidecar_path(path))
+
+
+def timing(scores_tsv):
+    """``*_scores.tsv`` -> the ``*_timing.tsv`` a BCI step writes beside it (fit times)."""
+    return scores_tsv.removesuffix("_scores.tsv") + "_timing.tsv"
 
 
 def subject_fragment(sub, desc, prefix=None):

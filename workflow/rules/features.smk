@@ -9,6 +9,7 @@ rule eeg_covariances:
         runs=session_preproc_runs,
     output:
         npz=eeg_session_out("{sub}", "{seskey}", "desc-cov_features.npz"),
+        sidecar=sidecar(eeg_session_out("{sub}", "{seskey}", "desc-cov_features.npz")),
         fragment=subject_fragment("{sub}", "eegcov", "{seskey}"),
         # the class-mean covariance figure, written beside the fragment
         figure=figure("{sub}", "{seskey}_desc-cov_mean.png"),
@@ -34,6 +35,7 @@ rule fmri_connectivity:
         labels=config["fmri"]["atlas"]["labels"],
     output:
         relmats=expand(fmri_out("{{sub}}", "stat-{stat}_relmat.tsv"), stat=FC_STATS),
+        sidecars=[sidecar(p) for p in expand(fmri_out("{{sub}}", "stat-{stat}_relmat.tsv"), stat=FC_STATS)],
         figure=report(figure("{sub}", "desc-fc_relmat.png"), caption="../report/fmri_fc.rst", category="fMRI",
                       subcategory="connectivity"),
         fragment=subject_fragment("{sub}", "fc"),
@@ -60,6 +62,8 @@ rule fmri_tangent:
     output:
         group=str(RES / f"group/func/task-{FMRI_TASK}_atlas-{ATLAS}_stat-tangent_relmat.tsv"),
         relmats=[fmri_out(sub, "stat-tangent_relmat.tsv") for sub in sorted(BOLD)],
+        sidecars=[sidecar(str(RES / f"group/func/task-{FMRI_TASK}_atlas-{ATLAS}_stat-tangent_relmat.tsv"))]
+        + [sidecar(fmri_out(sub, "stat-tangent_relmat.tsv")) for sub in sorted(BOLD)],
         figure=str(RES / f"group/figures/task-{FMRI_TASK}_atlas-{ATLAS}_stat-tangent_relmat.png"),
         fragment=group_fragment("tangent"),
     log:
@@ -83,6 +87,7 @@ rule fmri_graph:
     output:
         nodes=fmri_out("{sub}", "desc-graph_nodes.tsv"),
         network=fmri_out("{sub}", "desc-graph_network.tsv"),
+        sidecars=[sidecar(fmri_out("{sub}", f"desc-graph_{t}.tsv")) for t in ("nodes", "network")],
         figure=figure("{sub}", "desc-graph_nodes.png"),
         fragment=subject_fragment("{sub}", "graph"),
     log:
@@ -106,6 +111,8 @@ rule fmri_dynamic:
         states=group_out("func", "desc-dfc_states.npz"),
         metrics=group_out("func", "desc-dfc_metrics.tsv"),
         labels=group_out("func", "desc-dfc_labels.tsv"),
+        sidecars=[sidecar(group_out("func", n)) for n in ("desc-dfc_states.npz", "desc-dfc_metrics.tsv",
+                                                          "desc-dfc_labels.tsv")],
         figure=str(RES / "group/figures/desc-dfc_states.png"),
         fragment=group_fragment("dynamic"),
     log:
@@ -132,6 +139,7 @@ rule fmri_predict:
     output:
         tsv=group_out("func", "desc-prediction_scores.tsv"),
         predictions=group_out("func", "desc-prediction_predictions.tsv"),
+        sidecars=[sidecar(group_out("func", f"desc-prediction_{t}.tsv")) for t in ("scores", "predictions")],
         figure=report(str(RES / "group/figures/desc-prediction_scores.png"), caption="../report/fmri_prediction.rst",
                       category="fMRI", subcategory="group"),
         fragment=group_fragment("prediction"),

@@ -14,6 +14,8 @@ rule preprocess_eeg:
         # written beside the fragment; tagged for `snakemake --report`
         psd=report(figure("{sub}", "{runkey}_desc-psd_eeg.png"), caption="../report/eeg_psd.rst",
                    category="EEG", subcategory="sub-{sub}"),
+        events_figure=figure("{sub}", "{runkey}_desc-events_eeg.png"),
+        sidecar=sidecar(eeg_preproc("{sub}", "{runkey}")),
     log:
         str(LOGS / "preprocess_eeg/sub-{sub}_{runkey}.log"),
     benchmark:
@@ -39,6 +41,7 @@ rule fmri_timeseries:
         labels=config["fmri"]["atlas"]["labels"],
     output:
         tsv=fmri_out("{sub}", "timeseries.tsv"),
+        sidecar=sidecar(fmri_out("{sub}", "timeseries.tsv")),
         figure=figure("{sub}", "desc-carpet_bold.png"),
         fragment=subject_fragment("{sub}", "fmri"),
     log:
@@ -69,6 +72,8 @@ rule mri_qc:
     output:
         mask=str(RES / "sub-{sub}/anat/sub-{sub}_desc-brain_mask.nii.gz"),
         metrics=str(RES / "sub-{sub}/anat/sub-{sub}_desc-iqms_T1w.tsv"),
+        sidecars=[sidecar(str(RES / "sub-{sub}/anat/sub-{sub}_desc-brain_mask.nii.gz")),
+                  sidecar(str(RES / "sub-{sub}/anat/sub-{sub}_desc-iqms_T1w.tsv"))],
         figure=report(figure("{sub}", "desc-mosaic_T1w.png"), caption="../report/mri_mosaic.rst",
                       category="Structural MRI"),
         figure_background=figure("{sub}", "desc-background_T1w.png"),
