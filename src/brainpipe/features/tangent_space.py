@@ -61,17 +61,20 @@ def tangent_vectors(covmats, reference, *, n_jobs=-1, backend="numpy", whitener=
 
 
 def _riemann_mean_logmaps(X, tol, max_iter, n_jobs, use_torch):
-    """The Newton mean and the log maps at it, with one BLAS thread.
+    """The Newton mean and the log maps at it, with one BLAS thread, from ``A # H``.
 
     :func:`brainpipe.kernels.riemann_mean.riemann_mean_logmaps` parallelises
     over its ``n_jobs`` threads; threaded BLAS inside its small ``eigh`` calls
     would be 12x slower (see :mod:`brainpipe.kernels.spd`).
     """
-    from ..kernels.riemann_mean import riemann_mean_logmaps
+    from ..kernels.riemann_mean import geometric_harmonic_start, riemann_mean_logmaps, spd_inverses
     from ..kernels.spd import one_blas_thread
 
     with one_blas_thread():
-        return riemann_mean_logmaps(X, tol=tol, max_iter=max_iter, n_jobs=n_jobs,
+        # from A # H (the search's start): one eigendecomposition of the set
+        # fewer than from the Euclidean mean on ACM windows, same mean to tol
+        start = geometric_harmonic_start(X, spd_inverses(X))
+        return riemann_mean_logmaps(X, init=start, tol=tol, max_iter=max_iter, n_jobs=n_jobs,
                                     backend="torch" if use_torch else "numpy")
 
 

@@ -117,6 +117,17 @@ def upper_weights(n):
     return rows, cols, np.where(rows == cols, 1.0, np.sqrt(2.0))
 
 
+@lru_cache(maxsize=8)
+def _upper_take(n):
+    """Flat indices (into a row-major n x n matrix) and weights of
+    :func:`upper_weights`, once per size: ``np.take`` on the flat indices
+    gathers the vectors of a chunk faster than 2-D fancy indexing."""
+    rows, cols, weights = upper_weights(n)
+    flat = rows * n + cols
+    flat.flags.writeable = weights.flags.writeable = False
+    return flat, weights
+
+
 def invsqrtm(C):
     """``C^-1/2`` of one SPD matrix (symmetric), by ``eigh``.
 
@@ -183,13 +194,14 @@ def whitened_log_upper(covmats, whitener, *, n_jobs=-1, backend="numpy", out=Non
     covmats = _check_stack(covmats)
     P = np.asarray(whitener, dtype=np.float64)
     n_mat, n = covmats.shape[:2]
-    rows, cols, weights = upper_weights(n)
+    flat, weights = _upper_take(n)
     if out is None:
-        out = np.empty((n_mat, len(rows)))
+        out = np.empty((n_mat, len(flat)))
     if n_mat == 0:
         return out
     if backend == "torch":
-        return _whitened_log_upper_torch(covmats, P, rows, cols, weights, out, low)
+        rows, cols = np.divmod(flat, n)
+        return _whitened_log_upper_torch(covmats, P, rows, cols, weights.copy(), out, low)
 
     torch = _torch_or_none() if low else None
 
@@ -205,7 +217,7 @@ def whitened_log_upper(covmats, whitener, *, n_jobs=-1, backend="numpy", out=Non
             L = (U * np.log(w)[:, None, :]) @ U.swapaxes(-1, -2) if ok else None
         if not ok:
             raise ValueError(_NOT_SPD)
-        out[sl] = L[:, rows, cols] * weights
+        np.multiply(np.take(L.reshape(len(L), n * n), flat, axis=1), weights, out=out[sl])
 
     n_jobs = _n_jobs(n_jobs)
     with _torch_threads(torch, 1):  # our threads are the parallelism, as for BLAS
