@@ -25,9 +25,10 @@ def add_opts(p):
     p.add_argument("--opts", type=json_options, default={}, help="JSON object of step options (the config slice)")
 
 
-def add_fragment(p, help="report fragment JSON to write"):
-    """``--fragment``: the report fragment the step writes."""
-    p.add_argument("--fragment", default=None, help=help)
+def add_fragment(p, help="report fragment JSON to write", *, many=False):
+    """``--fragment``: the report fragment the step writes (``many``: one per
+    subject of a step that handles several, in their order)."""
+    p.add_argument("--fragment", default=None, help=help, **({"nargs": "+"} if many else {}))
 
 
 def add_figure_dir(p, help="folder for figures"):

@@ -60,10 +60,10 @@ def _brainmae_probe(args):
 
 
 def _brainmae_subject(args):
-    from ..models.brainmae_steps import brainmae_subject_figure
+    from ..models.brainmae_subject import brainmae_subject_figures
 
     torch_threads(args.threads)
-    brainmae_subject_figure(args.model, args.timeseries, args.bold, args.figure, args.fragment, **args.opts)
+    brainmae_subject_figures(args.model, args.timeseries, args.bold, args.figure, args.fragment, **args.opts)
 
 
 def _tfm_tokenizer(args):
@@ -139,12 +139,15 @@ def register(add):
     p.add_argument("--timeseries", nargs="+", required=True, help="ROI time series TSVs")
     add_opts(p)
 
-    p = add("brainmae-subject", _brainmae_subject, "one subject's masked segment and its BrainMAE reconstruction")
+    p = add("brainmae-subject", _brainmae_subject,
+            "each subject's masked segment and its BrainMAE reconstruction (one or more subjects, the model "
+            "loaded once)")
     p.add_argument("--model", required=True, help="BrainMAE model (.pt)")
-    p.add_argument("--timeseries", required=True, help="the subject's ROI time series TSV")
-    p.add_argument("--bold", required=True, help="the subject's BOLD (its sidecar gives the TR)")
-    p.add_argument("--figure", required=True, help="PNG to write")
-    add_fragment(p, "subject report fragment JSON")
+    p.add_argument("--timeseries", nargs="+", required=True, help="the subjects' ROI time series TSVs")
+    p.add_argument("--bold", nargs="+", required=True,
+                   help="the subjects' BOLD runs, same order (their sidecars give the TR)")
+    p.add_argument("--figure", nargs="+", required=True, help="the PNGs to write, same order")
+    add_fragment(p, "the subject report fragments, same order", many=True)
     add_threads(p)
     add_opts(p)
 

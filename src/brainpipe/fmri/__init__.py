@@ -13,6 +13,14 @@ Each public step is a function from files to files (see the CLI):
   scores with permutation p-values
 """
 
+from importlib import import_module
+
+# connectivity, graph and timeseries load nilearn only inside their functions
+# (light); dynamic and prediction (scikit-learn, seconds) load on first use of
+# their names: ``brainpipe fmri-graph``, one job per subject, needs neither,
+# and the eager import of every submodule cost each such job about 2 CPU s.
+# (``connectivity`` is also a submodule's name, so it cannot be lazy: the
+# submodule, once imported, would shadow the function.)
 from .connectivity import (
     STAT_NAMES,
     connectivity,
@@ -21,16 +29,31 @@ from .connectivity import (
     relmat_name,
     subject_connectivity,
 )
-from .dynamic import (
-    dynamic_connectivity,
-    fc_states,
-    sliding_window_correlations,
-    state_metrics,
-    taper_weights,
-)
 from .graph import graph_features, graph_metrics, threshold_matrix
-from .prediction import ConfoundRegressor, evaluate, make_model, predict_demographics
 from .timeseries import extract_timeseries, read_timeseries
+
+_LAZY = {
+    "dynamic_connectivity": "dynamic",
+    "fc_states": "dynamic",
+    "sliding_window_correlations": "dynamic",
+    "state_metrics": "dynamic",
+    "taper_weights": "dynamic",
+    "ConfoundRegressor": "prediction",
+    "evaluate": "prediction",
+    "make_model": "prediction",
+    "predict_demographics": "prediction",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
+
 
 __all__ = [
     "STAT_NAMES",

@@ -9,8 +9,9 @@
   subject-disjoint 5-fold CV, for pretrained BrainMAE, the same network at its
   random initialisation, and FC upper triangle + ridge; one scores
   table in the style of ``*_desc-prediction_scores.tsv``.
-- :func:`brainmae_subject_figure` (subject): one masked segment of the
-  subject and its reconstruction, and the subject fragment.
+- :func:`brainmae_subject_figures` (group job, per-subject outputs; in
+  :mod:`.brainmae_subject`): one masked segment of each subject and its
+  reconstruction, and the subject fragments.
 
 The segment length comes from the TR in the BOLD's JSON sidecar
 (``RepetitionTime``); the BOLD paths are passed so the sidecars are found.
@@ -23,14 +24,14 @@ import pandas as pd
 
 from .._check import check_file, input_error
 from ..io.atomic import all_or_nothing, write_npz, write_sidecar, write_tsv
-from ..io.figures import save_figure
 from ..io.fragments import fragment_item, write_fragment
 from .brainmae import BrainMAE, baseline_predictions, masked_mse, probe_cv, similarity_vs_fc
 from .brainmae_figures import plot_probe, plot_similarity, plot_training
 from .brainmae_inputs import (checkpoint_path, common_tr, fc_features, group_fc, network_order,
                               read_timeseries, subject_label)
 
-__all__ = ["pretrain_brainmae", "probe_brainmae", "brainmae_subject_figure", "read_timeseries",
+__all__ = ["pretrain_brainmae", "probe_brainmae", "brainmae_subject_figure", "brainmae_subject_figures",
+           "read_timeseries",
            "common_tr", "group_fc", "reconstruction_scores"]
 
 SECTION = "BrainMAE"
@@ -327,83 +328,5 @@ def probe_brainmae(model, timeseries_tsvs, participants_tsv, out_tsv, *, out_pre
     return results
 
 
-# -- per subject ------------------------------------------------------------------
-
-
-def brainmae_subject_figure(model, timeseries_tsv, bold, figure, fragment=None, *, seed=0):
-    """One masked segment of a subject and its BrainMAE reconstruction.
-
-    Parameters
-    ----------
-    model : path-like
-        Written by :func:`pretrain_brainmae`.
-    timeseries_tsv : path-like
-        The subject's ROI time series.
-    bold : path-like
-        The subject's BOLD (its sidecar gives the TR for the time axis).
-    figure : path-like
-        PNG: original, masked input and reconstruction of the middle segment
-        of the middle window (ROIs x TRs), and three masked ROIs over the window.
-    fragment : path-like | None
-    seed : int
-        Seed of the mask.
-    """
-    from matplotlib.figure import Figure
-
-    est = BrainMAE.load(check_file(model, "BrainMAE model"))
-    series, subjects, rois = read_timeseries([timeseries_tsv])
-    if len(rois) != est.n_rois_:
-        raise input_error(timeseries_tsv, f"has {len(rois)} ROIs; the model was trained on {est.n_rois_}")
-    tr = common_tr([bold])
-    wins = est.windows(series, step=est.segment_len_ * est.n_segments)[0]
-    w = len(wins) // 2
-    recon, mask = est.reconstruct(wins[w:w + 1], seed=seed)
-    x, r, m = wins[w], recon[0], mask[0]
-    s = x.shape[0] // 2
-    mse = float(((r - x) ** 2).mean(-1)[m].mean())
-    base = baseline_predictions(wins[w:w + 1], mask)["roi_mean"][0]
-    mse_mean = float(((base - x) ** 2).mean(-1)[m].mean())
-    meta = getattr(est, "metadata_", {}) or {}
-    held = subjects[0] in meta.get("HeldOutSubjects", [])
-
-    fig = Figure(figsize=(12, 7.5))
-    grid = fig.add_gridspec(2, 3, height_ratios=[1.2, 1.0], hspace=0.4)
-    lim = float(np.percentile(np.abs(x[s]), 99)) or 1.0
-    masked_in = np.where(m[s][:, None], np.nan, x[s])
-    extent = [0, x.shape[2] * tr, x.shape[1], 0]
-    for j, (title, img) in enumerate((("original", x[s]), ("masked input", masked_in),
-                                      ("reconstruction", np.where(m[s][:, None], r[s], x[s])))):
-        ax = fig.add_subplot(grid[0, j])
-        ax.imshow(img, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
-                  extent=extent)
-        ax.set_title(f"segment {s + 1}: {title}", fontsize=10)
-        ax.set_xlabel("time in segment (s)")
-        if j == 0:
-            ax.set_ylabel("ROI")
-    ax = fig.add_subplot(grid[1, :])
-    t = np.arange(x.shape[0] * x.shape[2]) * tr
-    picks = np.flatnonzero(m[s])[:3]
-    for k, roi in enumerate(picks):
-        off = -4.0 * k
-        seq = x[:, roi, :].reshape(-1)
-        rec = r[:, roi, :].reshape(-1)
-        ax.plot(t, seq + off, color="k", lw=1, label="original" if k == 0 else None)
-        masked_t = np.repeat(m[:, roi], x.shape[2])
-        ax.plot(t, np.where(masked_t, rec, np.nan) + off, color="tab:red", lw=1.5,
-                label="reconstruction (masked segments)" if k == 0 else None)
-        ax.text(t[0], off + 1.5, rois[roi], fontsize=8)
-    ax.axvspan(s * x.shape[2] * tr, (s + 1) * x.shape[2] * tr, color="0.9")
-    ax.set_xlabel("time in window (s)")
-    ax.set_yticks([])
-    ax.legend(loc="upper right", fontsize=8)
-    fig.suptitle(f"sub-{subjects[0]}: BrainMAE masked reconstruction ({'held-out' if held else 'training'} "
-                 f"subject); masked MSE {mse:.3f} vs ROI-mean {mse_mean:.3f}", fontsize=11)
-    with all_or_nothing(figure, fragment):
-        save_figure(fig, figure)
-        if fragment is not None:
-            write_fragment(fragment, SECTION, [fragment_item(
-                "image", "Masked segment and its reconstruction", path=figure,
-                caption=f"{int(m[s].sum())} of {len(rois)} ROIs masked in each segment "
-                        f"({est.segment_len_} TRs = {est.segment_len_ * tr:g} s); the grey band is the segment "
-                        "shown above. BrainMAE sees only the visible ROIs of a segment.")], order=60)
-    return figure
+# The per-subject figures live in brainmae_subject.py (one job draws them all).
+from .brainmae_subject import brainmae_subject_figure, brainmae_subject_figures  # noqa: E402,F401
