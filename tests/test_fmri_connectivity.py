@@ -193,3 +193,23 @@ def test_real_fmri_connectivity(tmp_path):
 def _write_ts_real(path, df):
     df.to_csv(path, sep="\t", index=False)
     return path
+
+
+@pytest.mark.parametrize("kind", ["correlation", "partial correlation", "covariance", "precision"])
+@pytest.mark.parametrize("cov_estimator", ["auto", "empirical", "ledoit_wolf"])
+@pytest.mark.parametrize("shape", [(150, 100), (60, 100), (300, 7)])
+def test_subject_matrix_equals_nilearn(kind, cov_estimator, shape):
+    """The numpy per-subject path gives nilearn's ConnectivityMeasure (with
+    scikit-learn's estimator) to round-off, fewer time points than regions
+    included (Ledoit-Wolf keeps the matrix invertible)."""
+    from brainpipe.fmri.connectivity import connectivity
+    from brainpipe.fmri.subject_matrices import subject_matrix
+
+    if cov_estimator == "empirical" and kind in ("partial correlation", "precision") and shape[0] <= shape[1]:
+        pytest.skip("the sample covariance of fewer time points than regions is singular")
+    rng = np.random.default_rng(sum(shape))
+    mix = rng.standard_normal((shape[1], shape[1])) / np.sqrt(shape[1])
+    ts = rng.standard_normal(shape) @ mix + 3.0
+    ours = subject_matrix(ts, kind, cov_estimator)
+    ref = connectivity([ts], kind, cov_estimator)[0][0]
+    np.testing.assert_allclose(ours, ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())

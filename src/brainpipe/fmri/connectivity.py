@@ -1,7 +1,8 @@
 """Functional connectivity matrices from regional time series.
 
-Per subject: Pearson and partial correlation (nilearn's
-:class:`~nilearn.connectome.ConnectivityMeasure`). Across subjects: the
+Per subject: Pearson and partial correlation (what nilearn's
+:class:`~nilearn.connectome.ConnectivityMeasure` computes, in numpy:
+:mod:`.subject_matrices`). Across subjects: the
 tangent-space parametrisation (Varoquaux et al. 2010), fitted on all subjects
 at once so that each subject's matrix is expressed at the group's geometric
 mean. Matrices are written as XCP-D-style ``*_stat-<stat>_relmat.tsv``.
@@ -22,12 +23,12 @@ from ..io.fragments import fragment_item, write_fragment
 from ._inputs import read_atlas_labels
 from ._outputs import write_relmat
 from .figures import plot_connectivity_matrices
+from .subject_matrices import COV_ESTIMATORS, SUBJECT_KINDS, estimator_name, subject_matrix  # noqa: F401
 from .timeseries import SECTION, SECTION_ORDER, read_timeseries
 
 #: nilearn ``kind`` -> XCP-D / BIDS ``stat-`` entity of the relmat file.
 STAT_NAMES = STAT_LABELS
 
-COV_ESTIMATORS = ("auto", "empirical", "ledoit_wolf")
 
 
 def relmat_name(prefix, kind):
@@ -56,21 +57,14 @@ def read_relmat(path):
 
 
 def _estimator(kind, cov_estimator):
-    """Covariance estimator for ``kind``.
-
-    ``"auto"`` keeps the plain sample covariance for correlation and
-    covariance (so ``stat-pearsoncorrelation`` is exactly Pearson's r, as in
-    XCP-D) and uses Ledoit-Wolf shrinkage for the kinds that invert or take
-    logarithms of the matrix, where a well-conditioned estimate matters.
-    """
+    """The scikit-learn estimator for ``kind`` and its name (see
+    :func:`.subject_matrices.estimator_name` for what ``"auto"`` picks)."""
     from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
-    check_option("cov_estimator", cov_estimator, COV_ESTIMATORS)
-    if cov_estimator == "auto":
-        cov_estimator = "empirical" if kind in ("correlation", "covariance") else "ledoit_wolf"
-    if cov_estimator == "empirical":
-        return EmpiricalCovariance(store_precision=False), "empirical"
-    return LedoitWolf(store_precision=False), "ledoit_wolf"
+    name = estimator_name(kind, cov_estimator)
+    if name == "empirical":
+        return EmpiricalCovariance(store_precision=False), name
+    return LedoitWolf(store_precision=False), name
 
 
 def connectivity(timeseries, kind="correlation", cov_estimator="auto"):
@@ -169,15 +163,18 @@ def subject_connectivity(
     networks = _region_info(timeseries_tsv, atlas_labels, names)
     result = {}
     for kind in outputs:
-        mats, _ = connectivity([table.to_numpy()], kind, cov_estimator)
-        result[kind] = pd.DataFrame(mats[0], index=names, columns=names)
+        if kind in SUBJECT_KINDS:  # numpy, no nilearn import (same numbers: subject_matrices)
+            mat = subject_matrix(table.to_numpy(), kind, cov_estimator)
+        else:
+            mat = connectivity([table.to_numpy()], kind, cov_estimator)[0][0]
+        result[kind] = pd.DataFrame(mat, index=names, columns=names)
 
     with all_or_nothing(*outputs.values(), figure, fragment):
         for kind, path in outputs.items():
             write_relmat(path, result[kind].to_numpy(), names)
             write_sidecar(
                 path, [timeseries_tsv], Kind=kind, Statistic=STAT_NAMES[kind],
-                CovarianceEstimator=_estimator(kind, cov_estimator)[1],
+                CovarianceEstimator=estimator_name(kind, cov_estimator),
                 NumberOfTimePoints=int(len(table)),
             )
         if figure is not None:
@@ -262,7 +259,7 @@ def group_connectivity(
     networks = _region_info(timeseries_tsvs[0], atlas_labels, names)
 
     with all_or_nothing(*outputs, mean_output, figure, fragment):
-        estimator = _estimator(kind, cov_estimator)[1]
+        estimator = estimator_name(kind, cov_estimator)
         for src, dst, mat in zip(timeseries_tsvs, outputs, mats):
             write_relmat(dst, mat, names)
             write_sidecar(dst, timeseries_tsvs, Kind=kind, Statistic=STAT_NAMES[kind],
