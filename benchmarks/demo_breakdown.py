@@ -29,9 +29,8 @@ RULE_IMPORTS = {
     "preprocess_eeg": "brainpipe.eeg.preprocess, mne",
     "fmri_timeseries": "brainpipe.fmri.timeseries, nilearn.maskers, nilearn.signal",
     "mri_qc": "brainpipe.mri.qc",
-    "fmri_connectivity": "brainpipe.fmri.connectivity, nilearn.connectome",
+    "fmri_connectivity": "brainpipe.fmri.connectivity",
     "fmri_graph": "brainpipe.fmri.graph",
-    "brainmae_subject": "brainpipe.models.brainmae_steps, torch",
     "report": "brainpipe.report.subject, mne",
     "eeg_covariances": "brainpipe.eeg.epochs, mne",
 }
