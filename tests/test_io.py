@@ -137,6 +137,49 @@ def test_evaluation_names_map_the_old_names_once_with_a_warning():
     assert len(notes) == 1 and notes[0].startswith("x: ['cross'] are the old names of ['cross-session']")
 
 
+def test_old_evaluation_names_in_a_workflow_config(tmp_path):
+    """An old-style config: `brainpipe validate` and the workflow read it in the new words."""
+    import copy
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from brainpipe.io.validate import validate_config
+    from brainpipe.io.validate.plan import bci_skips, normalise_evaluations, possible_evaluations
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((repo / ".test/config/config.yaml").read_text())
+    cfg["bci"]["offline"]["evaluations"] = ["within", "cross"]
+    cfg["bci"]["pseudo_online"]["evaluations"] = ["within-session", "cross"]
+    validate_config(copy.deepcopy(cfg))  # the old names are no problem
+    one_session = {"ses-1_task-imagery": 2}
+    assert possible_evaluations("offline", ["within", "cross"], one_session) == ["within-session"]
+    assert bci_skips(cfg, "01", one_session) == [
+        "bci.offline.evaluations ['cross-session'] skipped for sub-01 (cross-session needs 2 sessions; "
+        "1 session(s), runs per session [2])",
+        "bci.pseudo_online.evaluations ['cross-session'] skipped for sub-01 (cross-session needs 2 sessions; "
+        "1 session(s), runs per session [2])"]
+    old = copy.deepcopy(cfg)
+    notes = normalise_evaluations(cfg)
+    assert cfg["bci"]["offline"]["evaluations"] == ["within-session", "cross-session"]
+    assert cfg["bci"]["pseudo_online"]["evaluations"] == ["within-session", "cross-session"]
+    assert len(notes) == 2 and notes[1].startswith("bci.pseudo_online.evaluations: ['cross'] are the old names")
+    assert normalise_evaluations(cfg) == []  # once normalised, nothing more to say
+    # a name that is none of them is a config problem, named with its key
+    bad = copy.deepcopy(cfg)
+    bad["bci"]["offline"]["evaluations"] = ["session"]
+    with pytest.raises(BrainpipeInputError, match=r"config bci.offline.evaluations: .*got 'session'"):
+        validate_config(bad)
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(old))
+    proc = subprocess.run([sys.executable, "-m", "brainpipe.cli", "validate", str(tmp_path), "--config-only",
+                           "--configfile", str(path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "config: warning: bci.offline.evaluations: ['within', 'cross'] are the old names" in proc.stdout
+
+
 def _bids(tmp_path, tr=2.0, shape=(4, 4, 4, 10), events=True, participants=True):
     root = tmp_path / "bids"
     (root / "sub-01/func").mkdir(parents=True)

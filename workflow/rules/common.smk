@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 from brainpipe.io.atomic import sidecar_path
-from brainpipe.io.derivatives import evaluation_names, fragment_name, stat_label
+from brainpipe.io.derivatives import fragment_name, stat_label
 from brainpipe.io.layout import discover, entities, entity_key
-from brainpipe.io.validate.plan import (bci_skips, group_step_skips, possible_evaluations, prediction_skips,
-                                        read_participants)
+from brainpipe.io.validate.plan import (bci_skips, group_step_skips, normalise_evaluations, possible_evaluations,
+                                        prediction_skips, read_participants)
 
 BIDS = Path(config["bids_root"])
 RES = Path(config["results"])
@@ -25,11 +25,7 @@ BCI = config["bci"]
 # bci.*.evaluations in MOABB's words (within-session, cross-session): the old
 # names (within, cross) become the new ones here, once, with a note; every
 # step, score table and report then sees the new ones only.
-_old_names = []
-for _kind in ("offline", "pseudo_online"):
-    BCI[_kind]["evaluations"] = evaluation_names(BCI[_kind].get("evaluations") or [],
-                                                 f"bci.{_kind}.evaluations", notes=_old_names)
-for _note in _old_names:
+for _note in normalise_evaluations(config):
     print(f"brainpipe: warning: {_note}", file=sys.stderr)
 FMRI = config["fmri"]
 # eeg.events: the dataset's trial_type -> the paradigm's class name (null: the

@@ -85,12 +85,15 @@ def run(args):
     prefixed ``warning:``, and do not fail the check.
     """
     from .core import find_warnings, validate_bids, validate_config
+    from .plan import normalise_evaluations
 
     config = _read_config(args)
     if args.config_only:
         if config is None:
             raise BrainpipeInputError("--config-only needs --configfile or --config-json")
         validate_config(config)
+        for line in normalise_evaluations(config):
+            print(f"config: warning: {line}")
         print("config: no problems found")
         return
     demographics = args.demographics
@@ -99,6 +102,8 @@ def run(args):
     validate_bids(args.bids_root, demographics=None if demographics is None else tuple(demographics),
                   official=not args.no_official, config=config, read_data=not args.headers_only)
     if config is not None:
+        for line in normalise_evaluations(config):
+            print(f"config: warning: {line}")
         for line in find_warnings(args.bids_root, config):
             print(f"{args.bids_root}: warning: {line}")
     print(f"{args.bids_root}: no problems found" + (" (with the config's checks)" if config else ""))

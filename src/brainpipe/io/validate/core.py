@@ -10,8 +10,8 @@ from pathlib import Path
 from ..._check import BrainpipeInputError
 from ..layout import EEG_RAW_EXTENSIONS, discover
 from ._common import _get
-from .plan import (bci_skips, group_step_skips, prediction_skips, read_participants, required_demographics,
-                   runs_per_session)
+from .plan import (bci_skips, evaluation_problems, group_step_skips, prediction_skips, read_participants,
+                   required_demographics, runs_per_session)
 from .eeg_settings import _eeg_config_problems
 from .fmri_settings import _fmri_config_problems
 from .recordings import _check_bold, _check_eeg, _check_t1, _run_consistency
@@ -249,6 +249,7 @@ def config_problems(config, *, eeg=(), bold=(), participants=None, root=None):
         for s in sub_list:
             if not (root / f"sub-{s}").is_dir():
                 problems.append(f"config subjects: sub-{s} is not in {root}")
+    problems += evaluation_problems(config)
     problems += _eeg_config_problems(config, eeg)
     problems += _fmri_config_problems(config, bold, participants)
     return problems

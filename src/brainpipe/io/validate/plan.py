@@ -15,11 +15,11 @@ the same functions, so the run and the up-front check agree:
 
 from __future__ import annotations
 
-from ..derivatives import evaluation_names
+from ..derivatives import EVALUATION_ALIASES, EVALUATIONS, evaluation_names
 from ._common import _get
 
-__all__ = ["bci_skips", "group_step_skips", "possible_evaluations", "prediction_skips", "required_demographics",
-           "read_participants", "runs_per_session"]
+__all__ = ["bci_skips", "group_step_skips", "normalise_evaluations", "possible_evaluations", "prediction_skips",
+           "required_demographics", "read_participants", "runs_per_session"]
 
 #: Fewest subjects with BOLD for each group step (the workflow's thresholds).
 MIN_SUBJECTS = {"tangent": 2, "dynamic": 2, "prediction": 3, "brainmae": 3, "demovae": 6}
@@ -224,9 +224,56 @@ def possible_evaluations(kind, evaluations, runs_per_session):
     return [e for e in _evaluation_names(kind, evaluations) if possible[e]]
 
 
+def normalise_evaluations(config):
+    """Write ``bci.offline.evaluations`` and ``bci.pseudo_online.evaluations`` in the new words.
+
+    The workflow calls it once on its config (and ``brainpipe validate`` on
+    the config it checks): old names (``within``, ``cross``) become
+    ``within-session``, ``cross-session`` (:func:`brainpipe.io.derivatives.evaluation_names`).
+
+    Parameters
+    ----------
+    config : dict
+        The merged workflow config, changed in place (sections that are
+        absent or not mappings are left alone).
+
+    Returns
+    -------
+    notes : list of str
+        One line per section that used old names, saying what to write instead.
+    """
+    notes = []
+    for kind, node in _evaluation_nodes(config):
+        node["evaluations"] = evaluation_names(node["evaluations"], f"bci.{kind}.evaluations", notes=notes)
+    return notes
+
+
+def evaluation_problems(config):
+    """``config bci.<kind>.evaluations: ...`` for each value that names no evaluation."""
+    problems = []
+    for kind, node in _evaluation_nodes(config):
+        try:
+            evaluation_names(node["evaluations"], f"bci.{kind}.evaluations", notes=[])
+        except (TypeError, ValueError) as err:
+            problems.append(f"config bci.{kind}.evaluations: {err}")
+    return problems
+
+
+def _evaluation_nodes(config):
+    for kind in ("offline", "pseudo_online"):
+        node = _get(config, "bci", kind)
+        if isinstance(node, dict) and node.get("evaluations") is not None:
+            yield kind, node
+
+
 def _evaluation_names(kind, evaluations):
-    """``bci.<kind>.evaluations`` in the new words, silently (the workflow notes old names once, at start)."""
-    return evaluation_names(evaluations, f"bci.{kind}.evaluations", notes=[])
+    """``bci.<kind>.evaluations`` in the new words, silently (the workflow notes old names once, at
+    start); values that name no evaluation are left out (:func:`evaluation_problems` reports them)."""
+    if isinstance(evaluations, str):
+        evaluations = [evaluations]
+    known = [e for e in evaluations if isinstance(e, str) and (e in EVALUATIONS or e in EVALUATION_ALIASES)] \
+        if isinstance(evaluations, (list, tuple)) else []
+    return evaluation_names(known, f"bci.{kind}.evaluations", notes=[])
 
 
 def bci_skips(config, subject, runs_per_session):
