@@ -31,6 +31,8 @@ if BRAINMAE_ENABLED:
             curves=str(RES / "group/figures/desc-brainmaetraining_plot.png"),
             similarity_figure=str(RES / "group/figures/desc-brainmaesimilarity_plot.png"),
             fragment=group_fragment("brainmae"),
+            sidecars=[sidecar(group_out("func", f"desc-brainmae_{n}")) for n in
+                      ("model.pt", "training.tsv", "reconstruction.tsv", "similarity.tsv")],
         log:
             str(LOGS / "brainmae_pretrain/group.log"),
         benchmark:
@@ -64,6 +66,7 @@ if BRAINMAE_ENABLED:
             figure=report(str(RES / "group/figures/desc-brainmaeprobe_plot.png"),
                           caption="../report/brainmae_probe.rst", category="Models", subcategory="BrainMAE"),
             fragment=group_fragment("brainmaeprobe"),
+            sidecars=[sidecar(group_out("func", f"desc-brainmae_{n}.tsv")) for n in ("scores", "predictions")],
         log:
             str(LOGS / "brainmae_probe/group.log"),
         benchmark:

@@ -18,6 +18,7 @@ if demovae_enabled():
             correlations=report(str(RES / "group/figures/desc-demovaecorr_plot.png"),
                                 caption="../report/demovae_correlations.rst", category="Models", subcategory="DemoVAE"),
             fragment=group_fragment("demovae"),
+            sidecars=[sidecar(group_out("func", f"desc-demovae_{n}.tsv")) for n in ("training", "latents")],
         log:
             str(LOGS / "demovae_fit/group.log"),
         benchmark:
@@ -56,6 +57,7 @@ if demovae_enabled():
             fragment=group_fragment("demovaesynth"),
             subject_figures=demovae_subject_figures(),
             subject_fragments=demovae_subject_fragments(),
+            sidecar=sidecar(group_out("func", "desc-demovaesynth_scores.tsv")),
         log:
             str(LOGS / "demovae_generate/group.log"),
         benchmark:
@@ -84,6 +86,7 @@ if demovae_enabled():
             figure=report(str(RES / "group/figures/desc-demovaeharmonize_plot.png"),
                           caption="../report/demovae_harmonize.rst", category="Models", subcategory="DemoVAE"),
             fragment=group_fragment("demovaeharmonize"),
+            sidecar=sidecar(group_out("func", "desc-demovaeharmonize_scores.tsv")),
         log:
             str(LOGS / "demovae_harmonize/group.log"),
         benchmark:
@@ -110,6 +113,8 @@ if demovae_enabled():
             predictions=group_out("func", "desc-predictionharmonized_predictions.tsv"),
             figure=str(RES / "group/figures/desc-predictionharmonized_scores.png"),
             fragment=group_fragment("predictionharmonized"),
+            sidecars=[sidecar(group_out("func", f"desc-predictionharmonized_{n}.tsv"))
+                      for n in ("scores", "predictions")],
         log:
             str(LOGS / "fmri_predict_harmonized/group.log"),
         benchmark:

@@ -23,6 +23,7 @@ if tfm_enabled():
                                   subcategory="TFM tokenizer"),
             # the step writes its figures beside the fragment
             fragment=group_fragment("tfm"),
+            sidecars=[sidecar(TFM_TOKENIZER)],
         log:
             str(LOGS / "tfm_tokenizer/group.log"),
         benchmark:
