@@ -27,7 +27,7 @@ smallest ratio of decision throughputs over the pipelines.
 Usage::
 
     .venv/bin/python benchmarks/bench_pseudo_online.py [--minutes 5] [--pipelines csp_lda ts_svm mdm acm_ts_svm]
-        [--trials 200]
+        [--trials 200] [--search-subsample 3]
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def window_labels(lab, window, step):
     return starts, mid
 
 
-def pipelines(names, fast):
+def pipelines(names, fast, search_subsample=1):
     from brainpipe.bci.pipelines import make_pipeline
 
     out = {}
@@ -81,7 +81,7 @@ def pipelines(names, fast):
             # the demo's pseudo-online grid; the search has no plain twin here:
             # the baseline decides through its refitted pipeline on cut-out windows
             out[name] = make_pipeline(name, orders=(1, 2, 4), lags=(1, 2), Cs=(1.0,), kernels=("linear",), cv=3,
-                                      random_state=None)
+                                      random_state=None, search_subsample=search_subsample)
         else:
             out[name] = make_pipeline(name)
     return out
@@ -158,6 +158,8 @@ def main(argv=None):
                         help="offline trials (3 s from each cue) for the ACM drop-in comparison; 0: skip it")
     parser.add_argument("--repeats", type=int, default=3,
                         help="decision runs per method, best kept (fewer once a method has run 20 s)")
+    parser.add_argument("--search-subsample", type=int, default=1,
+                        help="acm_search_svm: the inner search sees every k-th training window, the refit all")
     parser.add_argument("--base-blas-threads", type=int, default=0,
                         help="BLAS threads of the baseline (0: the library default, what a user gets)")
     args = parser.parse_args(argv)
@@ -176,7 +178,8 @@ def main(argv=None):
     blas = {i["internal_api"]: i["num_threads"] for i in threadpool_info()}
     print(f"{args.channels} channels, {SFREQ:.0f} Hz, {args.minutes:g} min runs: {len(ytr)} training windows "
           f"(every 0.25 s), {len(yte)} test windows (1 s every 0.1 s); BLAS threads {blas}")
-    ours_p, base_p = pipelines(args.pipelines, True), pipelines(args.pipelines, False)
+    ours_p = pipelines(args.pipelines, True, args.search_subsample)
+    base_p = pipelines(args.pipelines, False, args.search_subsample)
     rows = [(name, name, ours_p[name]) for name in args.pipelines]
     if "acm_ts_svm" in args.pipelines:
         # an estimator change (float32 log maps at decision time): its own row,
