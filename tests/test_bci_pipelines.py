@@ -202,3 +202,9 @@ def test_acm_search_pipeline_learns_and_reports_choice():
     pipe.fit(X, y)
     assert pipe.score(X, y) > 0.7
     assert acm_parameters(pipe) == {"order": pipe.best_order_, "lag": pipe.best_lag_}
+
+
+def test_acm_search_builder_passes_search_settings():
+    pipe = make_pipeline("acm_search_svm", orders=[1, 2], lags=[1], search_subsample=3, search_tol=1e-3)
+    params = pipe.get_params()
+    assert (params["search_subsample"], params["search_tol"], params["n_jobs"]) == (3, 1e-3, -1)
