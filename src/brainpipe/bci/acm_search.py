@@ -29,7 +29,10 @@ BNCI2014_001-shaped order-8 matrices that moves the SVC decision values by
 so scores, ranks and selection are ``GridSearchCV``'s (the tests and
 ``benchmarks/bench_acm_search.py`` check it; ``search_tol=1e-8`` gives
 pyriemann's precision). The refit's mean, the one the returned pipeline
-keeps, converges to ``tol=1e-8`` from the mean of the fold means. On nearly
+keeps, converges to ``tol=1e-8`` from the mean of the fold means; the
+refitted pipeline decides with :class:`~brainpipe.features.RiemannTangentSpace`
+and :class:`~brainpipe.features.GramSVC` (pyriemann's tangent vectors and
+libsvm's decisions to float tolerance, batched ``eigh`` on threads). On nearly
 singular matrices (condition numbers above ~1e12) the iteration stops when
 the gradient stops decreasing, where pyriemann runs 50 iterations and warns.
 ``backend="torch"`` (``"auto"`` with a CUDA GPU) batches the
