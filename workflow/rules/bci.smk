@@ -5,6 +5,7 @@
 
 
 rule bci_offline:
+    priority: EEG_CHAIN_PRIORITY
     conda:
         CONDA_ENV
     input:
@@ -39,6 +40,7 @@ rule bci_offline:
 # sidecars and events) and filters them forward-only (causal_filter), so no
 # decision uses samples after its window.
 rule bci_pseudo_online:
+    priority: EEG_CHAIN_PRIORITY
     conda:
         CONDA_ENV
     input:

@@ -332,6 +332,14 @@ def figure(sub, name):
     return str(RES / f"sub-{sub}/figures/sub-{sub}_{name}")
 
 
+#: Scheduling priority of the EEG chain (preprocess_eeg -> tfm_tokenizer ->
+#: bci_offline / bci_pseudo_online): it is the longest path of the workflow,
+#: and without a priority Snakemake ran the 200 short fMRI/MRI jobs first and
+#: started the tokenizer ~10 min into a 2-core demo, leaving the BCI jobs to
+#: run alone at the end. Ready jobs of higher priority are started first.
+EEG_CHAIN_PRIORITY = 10
+
+
 def sidecar(path):
     """The JSON sidecar a step writes beside ``path``: rules declare it as an
     output too (every file a rule writes is a declared output); the naming

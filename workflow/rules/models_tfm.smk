@@ -7,6 +7,7 @@
 if tfm_enabled():
 
     rule tfm_tokenizer:
+        priority: EEG_CHAIN_PRIORITY
         conda:
             CONDA_ENV
         input:

@@ -3,6 +3,7 @@
 
 
 rule preprocess_eeg:
+    priority: EEG_CHAIN_PRIORITY
     conda:
         CONDA_ENV
     input:
