@@ -7,7 +7,8 @@
 if tfm_enabled():
 
     rule tfm_tokenizer:
-        priority: EEG_CHAIN_PRIORITY
+        # above the rest of the chain: every bci_offline job waits for it
+        priority: EEG_CHAIN_PRIORITY + 10
         conda:
             CONDA_ENV
         input:
