@@ -3,10 +3,11 @@
 The per-subject kinds (correlation, partial correlation, covariance,
 precision) are what nilearn's :class:`~nilearn.connectome.ConnectivityMeasure`
 computes for a single subject with ``standardize=False``: the covariance by
-scikit-learn's ``EmpiricalCovariance`` or ``LedoitWolf`` (the Ledoit-Wolf
-shrinkage formula of :func:`sklearn.covariance.ledoit_wolf_shrinkage`), then
-nilearn's ``cov_to_corr`` / ``prec_to_partial``. They are written here in a
-few lines of numpy because importing ``nilearn.connectome`` (scikit-learn,
+scikit-learn's ``EmpiricalCovariance`` or ``LedoitWolf``, then nilearn's
+``cov_to_corr`` / ``prec_to_partial``. The covariances are the kernels' numpy
+estimators (:func:`brainpipe.kernels._reference.embedded_covariances`,
+``"scm"`` and ``"lwf"``: scikit-learn's, tested against it); the rest is a
+few lines here, because importing ``nilearn.connectome`` (scikit-learn,
 scipy.stats) cost each ``fmri_connectivity`` job about 2 CPU s for a
 millisecond of arithmetic; ``tests/test_fmri_connectivity.py`` checks them
 against nilearn to float round-off. The group kinds (tangent) stay nilearn's.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._check import check_option
+from ..kernels._reference import embedded_covariances
 
 #: Kinds that depend on one subject only.
 SUBJECT_KINDS = ("correlation", "partial correlation", "covariance", "precision")
@@ -42,53 +44,6 @@ def estimator_name(kind, cov_estimator="auto"):
     return cov_estimator
 
 
-def empirical_covariance(x):
-    """Maximum-likelihood covariance (divides by n), as ``EmpiricalCovariance``.
-
-    Parameters
-    ----------
-    x : ndarray, shape (n_times, n_regions)
-
-    Returns
-    -------
-    cov : ndarray, shape (n_regions, n_regions)
-    """
-    xc = x - x.mean(0)
-    return xc.T @ xc / x.shape[0]
-
-
-def ledoit_wolf_covariance(x):
-    """Ledoit-Wolf shrunk covariance, as ``sklearn.covariance.LedoitWolf``.
-
-    Parameters
-    ----------
-    x : ndarray, shape (n_times, n_regions)
-
-    Returns
-    -------
-    cov : ndarray, shape (n_regions, n_regions)
-        ``(1 - s) S + s mu I``, ``S`` the empirical covariance, ``mu`` its
-        mean eigenvalue, ``s`` the shrinkage of Ledoit & Wolf (2004).
-    """
-    n, p = x.shape
-    xc = x - x.mean(0)
-    emp = xc.T @ xc / n
-    if p == 1:
-        return emp
-    x2 = xc ** 2
-    trace = x2.sum(0) / n
-    mu = trace.sum() / p
-    beta_ = float(np.sum(x2.T @ x2))
-    delta_ = float(np.sum((xc.T @ xc) ** 2)) / n ** 2
-    beta = (beta_ / n - delta_) / (p * n)
-    delta = (delta_ - 2.0 * mu * trace.sum() + p * mu ** 2) / p
-    beta = min(beta, delta)
-    shrinkage = 0.0 if beta == 0 else beta / delta
-    cov = (1.0 - shrinkage) * emp
-    cov.flat[:: p + 1] += shrinkage * mu
-    return cov
-
-
 def subject_matrix(timeseries, kind="correlation", cov_estimator="auto"):
     """One subject's connectivity matrix.
 
@@ -106,7 +61,8 @@ def subject_matrix(timeseries, kind="correlation", cov_estimator="auto"):
     check_option("kind", kind, SUBJECT_KINDS)
     x = np.asarray(timeseries, dtype=float)
     name = estimator_name(kind, cov_estimator)
-    cov = empirical_covariance(x) if name == "empirical" else ledoit_wolf_covariance(x)
+    # the kernels take (p, n_samples); "scm" divides by n like EmpiricalCovariance
+    cov = embedded_covariances(x.T, "scm" if name == "empirical" else "lwf")
     if kind == "covariance":
         return cov
     if kind == "correlation":
