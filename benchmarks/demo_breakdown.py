@@ -27,10 +27,9 @@ import pandas as pd
 #: The modules each rule's step imports (what a job pays at start).
 RULE_IMPORTS = {
     "preprocess_eeg": "brainpipe.eeg.preprocess, mne",
-    "fmri_timeseries": "brainpipe.fmri.timeseries, nilearn.maskers, nilearn.signal",
+    "fmri_subject": "brainpipe.fmri.timeseries, nilearn.maskers, nilearn.signal, brainpipe.fmri.connectivity, "
+                    "brainpipe.fmri.graph",
     "mri_qc": "brainpipe.mri.qc",
-    "fmri_connectivity": "brainpipe.fmri.connectivity",
-    "fmri_graph": "brainpipe.fmri.graph",
     "report": "brainpipe.report.subject, mne",
     "eeg_covariances": "brainpipe.eeg.epochs, mne",
 }

@@ -107,6 +107,23 @@ def test_float32_tangent_is_an_option():
         make_pipeline("ts_svm", tangent_dtype="half")
 
 
+def test_acm_search_refit_takes_the_float32_tangent():
+    X, y = mi_epochs()
+    grid = dict(orders=(1, 3), lags=(2,), Cs=(1.0,), kernels=("linear",), cv=3)
+    low = make_pipeline("acm_search_svm", tangent_dtype="float32", **grid).fit(X, y)
+    ref = make_pipeline("acm_search_svm", **grid).fit(X, y)
+    assert low.best_params_ == ref.best_params_
+    ts = low.best_estimator_.named_steps["ts"]
+    assert ts.transform_dtype == "float32"
+    # the same reference point; only the decision-time log maps are float32
+    np.testing.assert_array_equal(ts.reference_, ref.best_estimator_.named_steps["ts"].reference_)
+    d_low, d_ref = low.decision_function(X), ref.decision_function(X)
+    assert np.abs(d_low - d_ref).max() < 1e-3 * np.abs(d_ref).max()
+    assert np.mean(low.predict(X) == ref.predict(X)) > 0.95
+    with pytest.raises(ValueError, match="tangent_dtype"):
+        make_pipeline("acm_search_svm", tangent_dtype="half", **grid).fit(X, y)
+
+
 def test_psd_lda_decodes_mi():
     X, y = mi_epochs()
     cv = StratifiedKFold(5, shuffle=True, random_state=0)

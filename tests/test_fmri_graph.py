@@ -122,3 +122,54 @@ def test_speed_400_rois():
     assert nodes["degree"].shape == (20, 400)
     print(f"graph metrics of 20 x 400-node graphs: {elapsed:.2f} s")
     assert elapsed < 60
+
+
+def _fc_inputs(tmp_path):
+    rng = np.random.default_rng(5)
+    names = [f"R{i}" for i in range(12)]
+    rel = tmp_path / relmat_name("sub-01_task-rest_atlas-t", "correlation")
+    write_relmat(rel, _random_fc(rng, n=12), names)
+    labels = tmp_path / "dseg.tsv"
+    pd.DataFrame({"index": range(1, 13), "name": names}).to_csv(labels, sep="\t", index=False)
+    return rel, labels
+
+
+def test_steps_runs_several_commands_in_one_process(tmp_path):
+    """``brainpipe steps A ++ B``: each step as its own command would write it."""
+    import subprocess
+    import sys
+
+    rel, labels = _fc_inputs(tmp_path)
+
+    def graph(tag, density):
+        return ["fmri-graph", "--relmat", str(rel), "--labels", str(labels), "--nodes", str(tmp_path / f"{tag}.tsv"),
+                "--opts", f'{{"density": {density}}}']
+
+    run = lambda *args: subprocess.run([sys.executable, "-m", "brainpipe.cli", *args],  # noqa: E731
+                                       capture_output=True, text=True, timeout=120)
+    proc = run("steps", *graph("a", 0.2), "++", *graph("b", 0.4))
+    assert proc.returncode == 0, proc.stderr
+    assert "step 2/2: fmri-graph" in proc.stderr
+    alone = run(*graph("c", 0.4))
+    assert alone.returncode == 0, alone.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b.tsv", sep="\t"), pd.read_csv(tmp_path / "c.tsv", sep="\t"))
+    assert pd.read_csv(tmp_path / "a.tsv", sep="\t")["degree"].sum() < pd.read_csv(tmp_path / "b.tsv", sep="\t")[
+        "degree"].sum()
+    # a bad step's arguments stop the run before any step works
+    bad = run("steps", *graph("d", 0.2), "++", "fmri-graph", "--nodes", str(tmp_path / "e.tsv"))
+    assert bad.returncode != 0 and "--relmat" in bad.stderr
+    assert not (tmp_path / "d.tsv").exists()
+    # an input error names the step it came from
+    missing = run("steps", *graph("f", 0.2), "++", "fmri-graph", "--relmat", str(tmp_path / "none.tsv"),
+                  "--labels", str(labels), "--nodes", str(tmp_path / "g.tsv"))
+    assert missing.returncode == 2 and "fmri-graph:" in missing.stderr and "none.tsv" in missing.stderr
+    for args in (["steps", "++"], ["steps", *graph("h", 0.2), "++"], ["steps", "steps", "fmri-graph"]):
+        assert run(*args).returncode != 0
+
+
+def test_split_steps():
+    from brainpipe.cli import split_steps
+
+    assert split_steps(["a", "-x", "1", "++", "b"]) == [["a", "-x", "1"], ["b"]]
+    with pytest.raises(SystemExit, match="empty step"):
+        split_steps(["a", "++", "++", "b"])

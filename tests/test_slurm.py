@@ -339,7 +339,7 @@ def test_slurm_outputs_equal_local_run(slurm_run, local_run):
 # --------------------------------------------------------------------------
 # Rules whose outputs are rebuilt with --cores 1: the fMRI chain (8 subjects,
 # then the group steps) and the EEG covariances.
-REBUILT = ("fmri_timeseries", "fmri_connectivity", "fmri_graph", "fmri_tangent",
+REBUILT = ("fmri_subject", "fmri_tangent",
            "fmri_dynamic", "fmri_predict", "eeg_covariances")
 
 

@@ -64,6 +64,53 @@ def _dataset_description(args):
     write_dataset_description(args.output_dir, sources=args.sources)
 
 
+#: Separates the steps of ``brainpipe steps``.
+STEP_SEPARATOR = "++"
+
+
+def split_steps(argv):
+    """The step command lines of ``brainpipe steps A ... ++ B ...``.
+
+    Parameters
+    ----------
+    argv : list of str
+        Everything after ``steps``.
+
+    Returns
+    -------
+    steps : list of list of str
+        One ``brainpipe`` argument list per step, in order.
+    """
+    steps, current = [], []
+    for token in list(argv) + [STEP_SEPARATOR]:
+        if token != STEP_SEPARATOR:
+            current.append(token)
+            continue
+        if not current:
+            raise SystemExit(f"brainpipe steps: an empty step (two '{STEP_SEPARATOR}' in a row, or one at an end)")
+        if current[0] == "steps":
+            raise SystemExit("brainpipe steps: a step cannot be 'steps' itself")
+        steps.append(current)
+        current = []
+    return steps
+
+
+def _steps(args):
+    # Several steps of one subject in one process: on the demo each step is
+    # a second of work after seconds of imports (nilearn, matplotlib,
+    # scipy.stats), which a job per step pays again; Snakemake's `group:`
+    # does not help locally (it only bundles cluster submissions).
+    parser = build_parser()
+    steps = split_steps(args.commands)
+    parsed = [parser.parse_args(step) for step in steps]  # every step's arguments checked first
+    for k, step_args in enumerate(parsed, 1):
+        logger.info("step %d/%d: %s", k, len(parsed), step_args.step)
+        try:
+            step_args.func(step_args)
+        except BrainpipeInputError as err:
+            raise BrainpipeInputError(f"{step_args.step}: {err}") from err
+
+
 def build_parser():
     """Return the argument parser of the ``brainpipe`` command."""
     parser = argparse.ArgumentParser(prog="brainpipe", description=__doc__.splitlines()[0])
@@ -102,6 +149,11 @@ def build_parser():
     p.add_argument("--subject-reports", nargs="*", default=[], help="group: subject reports to link")
     p.add_argument("--config-hash", default=None, help="hash of the run's config (provenance footer)")
     add_opts(p)
+
+    p = add("steps", _steps, f"run several steps in one process, in order: "
+            f"brainpipe steps <step> ... {STEP_SEPARATOR} <step> ...")
+    p.add_argument("commands", nargs=argparse.REMAINDER,
+                   help=f"the steps' command lines, separated by '{STEP_SEPARATOR}'")
 
     p = add("dataset-description", _dataset_description, "write the derivatives dataset_description.json")
     p.add_argument("--output-dir", required=True)

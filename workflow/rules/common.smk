@@ -159,7 +159,7 @@ def confounds_path(sub):
 
 
 def confounds_file(wildcards):
-    """The confounds input of fmri_timeseries ([] when none is configured)."""
+    """The confounds input of fmri_subject ([] when none is configured)."""
     path = confounds_path(wildcards.sub)
     return [path] if path else []
 
@@ -314,6 +314,13 @@ def fmri_out(sub, tail):
 
 FC_KINDS = config["fmri"]["connectivity"]["kinds"]
 FC_STATS = [stat_label(k) for k in FC_KINDS]
+if config["fmri"].get("enabled", True) and "correlation" not in FC_KINDS:
+    # the graph step, fmri_predict, dynamic FC's and the models' FC inputs
+    # are the Pearson matrices
+    raise ValueError(
+        f"fmri.connectivity.kinds is {FC_KINDS}: it must include 'correlation' (graph features, "
+        "fmri_predict and the models read the Pearson matrices); add the other kinds beside it."
+    )
 
 
 def all_timeseries(wildcards=None):

@@ -1,5 +1,6 @@
-# Features: EEG trial covariances (pyriemann), fMRI functional connectivity
-# (nilearn ConnectivityMeasure) per subject and tangent-space across subjects.
+# Features: EEG trial covariances (pyriemann); fMRI tangent-space connectivity
+# across subjects, dynamic FC and prediction (the per-subject FC and graph
+# features are steps of preprocess.smk's fmri_subject).
 
 
 rule eeg_covariances:
@@ -27,32 +28,6 @@ rule eeg_covariances:
         " --opts {params.opts:q} {input.runs:q} > {log:q} 2>&1"
 
 
-rule fmri_connectivity:
-    conda:
-        CONDA_ENV
-    input:
-        tsv=fmri_out("{sub}", "timeseries.tsv"),
-        labels=config["fmri"]["atlas"]["labels"],
-    output:
-        relmats=expand(fmri_out("{{sub}}", "stat-{stat}_relmat.tsv"), stat=FC_STATS),
-        sidecars=[sidecar(p) for p in expand(fmri_out("{{sub}}", "stat-{stat}_relmat.tsv"), stat=FC_STATS)],
-        figure=report(figure("{sub}", "desc-fc_relmat.png"), caption="../report/fmri_fc.rst", category="fMRI",
-                      subcategory="connectivity"),
-        fragment=subject_fragment("{sub}", "fc"),
-    log:
-        str(LOGS / "fmri_connectivity/sub-{sub}.log"),
-    benchmark:
-        str(BENCHMARKS / "fmri_connectivity/sub-{sub}.tsv"),
-    params:
-        kinds=json.dumps(FC_KINDS),
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    shell:
-        "brainpipe fmri-connectivity --timeseries {input.tsv:q} --labels {input.labels:q} --kinds {params.kinds:q}"
-        " --figure {output.figure:q} --fragment {output.fragment:q} --outputs {output.relmats:q} > {log:q} 2>&1"
-
-
 rule fmri_tangent:
     conda:
         CONDA_ENV
@@ -76,30 +51,6 @@ rule fmri_tangent:
     shell:
         "brainpipe fmri-group-connectivity --group {output.group:q} --outputs {output.relmats:q}"
         " --labels {input.labels:q} --figure {output.figure:q} --fragment {output.fragment:q} --timeseries {input.timeseries:q} > {log:q} 2>&1"
-
-
-rule fmri_graph:
-    conda:
-        CONDA_ENV
-    input:
-        relmat=fmri_out("{sub}", "stat-pearsoncorrelation_relmat.tsv"),
-        labels=config["fmri"]["atlas"]["labels"],
-    output:
-        nodes=fmri_out("{sub}", "desc-graph_nodes.tsv"),
-        network=fmri_out("{sub}", "desc-graph_network.tsv"),
-        sidecars=[sidecar(fmri_out("{sub}", f"desc-graph_{t}.tsv")) for t in ("nodes", "network")],
-        figure=figure("{sub}", "desc-graph_nodes.png"),
-        fragment=subject_fragment("{sub}", "graph"),
-    log:
-        str(LOGS / "fmri_graph/sub-{sub}.log"),
-    benchmark:
-        str(BENCHMARKS / "fmri_graph/sub-{sub}.tsv"),
-    params:
-        opts=opts("fmri", "graph"),
-    shell:
-        "brainpipe fmri-graph --relmat {input.relmat:q} --labels {input.labels:q} --nodes {output.nodes:q}"
-        " --network {output.network:q} --figure {output.figure:q} --fragment {output.fragment:q}"
-        " --opts {params.opts:q} > {log:q} 2>&1"
 
 
 rule fmri_dynamic:

@@ -32,7 +32,13 @@ rule preprocess_eeg:
         " --fragment {output.fragment:q} --opts {params.opts:q} > {log:q} 2>&1"
 
 
-rule fmri_timeseries:
+rule fmri_subject:
+    # One subject's fMRI chain in one job (`brainpipe steps`): ROI time series
+    # (nilearn masker + signal.clean), per-subject connectivity, graph
+    # features. Each is its own step (CLI command, figure, report fragment);
+    # run apart they cost a process each, and on the demo's small images the
+    # imports (nilearn, scipy.stats, matplotlib) were most of every job.
+    # Still one job per subject on a cluster.
     conda:
         CONDA_ENV
     input:
@@ -45,10 +51,20 @@ rule fmri_timeseries:
         sidecar=sidecar(fmri_out("{sub}", "timeseries.tsv")),
         figure=figure("{sub}", "desc-carpet_bold.png"),
         fragment=subject_fragment("{sub}", "fmri"),
+        relmats=expand(fmri_out("{{sub}}", "stat-{stat}_relmat.tsv"), stat=FC_STATS),
+        fc_sidecars=[sidecar(p) for p in expand(fmri_out("{{sub}}", "stat-{stat}_relmat.tsv"), stat=FC_STATS)],
+        fc_figure=report(figure("{sub}", "desc-fc_relmat.png"), caption="../report/fmri_fc.rst", category="fMRI",
+                         subcategory="connectivity"),
+        fc_fragment=subject_fragment("{sub}", "fc"),
+        nodes=fmri_out("{sub}", "desc-graph_nodes.tsv"),
+        network=fmri_out("{sub}", "desc-graph_network.tsv"),
+        graph_sidecars=[sidecar(fmri_out("{sub}", f"desc-graph_{t}.tsv")) for t in ("nodes", "network")],
+        graph_figure=figure("{sub}", "desc-graph_nodes.png"),
+        graph_fragment=subject_fragment("{sub}", "graph"),
     log:
-        str(LOGS / "fmri_timeseries/sub-{sub}.log"),
+        str(LOGS / "fmri_subject/sub-{sub}.log"),
     benchmark:
-        str(BENCHMARKS / "fmri_timeseries/sub-{sub}.tsv"),
+        str(BENCHMARKS / "fmri_subject/sub-{sub}.tsv"),
     params:
         opts=opts(
             "fmri",
@@ -56,13 +72,22 @@ rule fmri_timeseries:
             **confound_columns(),
         ),
         confounds=confounds_option,
+        kinds=json.dumps(FC_KINDS),
+        pearson=fmri_out("{sub}", "stat-pearsoncorrelation_relmat.tsv"),
+        graph_opts=opts("fmri", "graph"),
     resources:
         mem_mb=3000,
-        runtime=20,
+        runtime=30,
     shell:
-        "brainpipe fmri-timeseries --bold {input.bold:q} {params.confounds} --atlas {input.atlas:q}"
+        "brainpipe steps"
+        " fmri-timeseries --bold {input.bold:q} {params.confounds} --atlas {input.atlas:q}"
         " --labels {input.labels:q} --output {output.tsv:q} --figure {output.figure:q} --fragment {output.fragment:q}"
-        " --opts {params.opts:q} > {log:q} 2>&1"
+        " --opts {params.opts:q}"
+        " ++ fmri-connectivity --timeseries {output.tsv:q} --labels {input.labels:q} --kinds {params.kinds:q}"
+        " --figure {output.fc_figure:q} --fragment {output.fc_fragment:q} --outputs {output.relmats:q}"
+        " ++ fmri-graph --relmat {params.pearson:q} --labels {input.labels:q} --nodes {output.nodes:q}"
+        " --network {output.network:q} --figure {output.graph_figure:q} --fragment {output.graph_fragment:q}"
+        " --opts {params.graph_opts:q} > {log:q} 2>&1"
 
 
 rule mri_qc:

@@ -199,7 +199,7 @@ def evaluate_fold(covmats, factors, y, train, test, settings, scorer, tol,
 
 
 def refit_steps(M, feats, n_iter, y, params, *, tol, n_jobs, backend, probability,
-                random_state):
+                random_state, tangent_dtype="float64"):
     """The fitted ``ts`` and ``svm`` steps of the refitted pipeline.
 
     ``M`` is the Riemannian mean of all training matrices and ``feats`` their
@@ -221,7 +221,7 @@ def refit_steps(M, feats, n_iter, y, params, *, tol, n_jobs, backend, probabilit
     from ..features.tangent_space import RiemannTangentSpace
     from ..kernels import resolve_backend
 
-    ts = RiemannTangentSpace(tol=tol, n_jobs=n_jobs,
+    ts = RiemannTangentSpace(tol=tol, n_jobs=n_jobs, transform_dtype=tangent_dtype,
                              backend="torch" if resolve_backend(backend) == "torch" else "numpy")
     # fitted by hand: the search already has the mean and its log maps
     ts.reference_, ts.n_iter_, ts.n_features_in_ = M, int(n_iter), M.shape[0]

@@ -202,7 +202,7 @@ def acm_ts_svm(order=4, lag=2, estimator="oas", C=1.0, kernel="linear", backend=
 #: name -> builder(**params) returning an unfitted :class:`sklearn.pipeline.Pipeline`.
 def acm_search_svm(orders=(1, 2, 3, 4, 6, 8), lags=(1, 2, 4), Cs=(0.5, 1.0, 1.5), kernels=("rbf", "linear"),
                    cv=3, estimator="oas", mode="grid", backend="auto", random_state=0, n_jobs=-1,
-                   search_subsample=1, search_tol=1e-4):
+                   search_subsample=1, search_tol=1e-4, tangent_dtype="float64"):
     """ACM + tangent space + SVM with order, lag, C and kernel chosen per fit.
 
     The fast equivalent of MOABB's ``AUG_TANG_SVM_grid`` nested search:
@@ -237,13 +237,16 @@ def acm_search_svm(orders=(1, 2, 3, 4, 6, 8), lags=(1, 2, 4), Cs=(0.5, 1.0, 1.5)
         (overlapping windows in time order; see the search's docstring).
     search_tol : float
         Gradient norm at which each fold's Riemannian mean stops (the search's).
+    tangent_dtype : {"float64", "float32"}
+        Precision of the refitted pipeline's decision-time log maps, as for
+        :func:`acm_ts_svm` (the search itself and the refit stay float64).
     """
     from ..features.acm_search import AugmentedCovarianceSearchCV
 
     return AugmentedCovarianceSearchCV(
         orders=tuple(orders), lags=tuple(lags), Cs=tuple(Cs), kernels=tuple(kernels), cv=cv,
         estimator=estimator, mode=mode, backend=backend, random_state=random_state, n_jobs=n_jobs,
-        search_subsample=search_subsample, search_tol=search_tol,
+        search_subsample=search_subsample, search_tol=search_tol, tangent_dtype=tangent_dtype,
     )
 
 
