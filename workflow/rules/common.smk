@@ -323,6 +323,26 @@ if config["fmri"].get("enabled", True) and "correlation" not in FC_KINDS:
     )
 
 
+def fmri_graph_outputs(sub):
+    """The graph step's outputs in fmri_subject: nodes, network, their sidecars, figure, fragment."""
+    if not FMRI["graph"]["enabled"]:
+        return []
+    tables = [fmri_out(sub, f"desc-graph_{t}.tsv") for t in ("nodes", "network")]
+    return tables + [sidecar(t) for t in tables] + [figure(sub, "desc-graph_nodes.png"),
+                                                     subject_fragment(sub, "graph")]
+
+
+def fmri_graph_step(wildcards, output):
+    """``++ fmri-graph ...``, the last step of fmri_subject ("" with fmri.graph.enabled false)."""
+    if not FMRI["graph"]["enabled"]:
+        return ""
+    nodes, network, _, _, fig, fragment = output.graph
+    args = ["fmri-graph", "--relmat", fmri_out(wildcards.sub, "stat-pearsoncorrelation_relmat.tsv"),
+            "--labels", config["fmri"]["atlas"]["labels"], "--nodes", nodes, "--network", network,
+            "--figure", fig, "--fragment", fragment, "--opts", opts("fmri", "graph")]
+    return "++ " + " ".join(shlex.quote(str(a)) for a in args)
+
+
 def all_timeseries(wildcards=None):
     return [fmri_out(sub, "timeseries.tsv") for sub in sorted(BOLD)]
 

@@ -56,11 +56,8 @@ rule fmri_subject:
         fc_figure=report(figure("{sub}", "desc-fc_relmat.png"), caption="../report/fmri_fc.rst", category="fMRI",
                          subcategory="connectivity"),
         fc_fragment=subject_fragment("{sub}", "fc"),
-        nodes=fmri_out("{sub}", "desc-graph_nodes.tsv"),
-        network=fmri_out("{sub}", "desc-graph_network.tsv"),
-        graph_sidecars=[sidecar(fmri_out("{sub}", f"desc-graph_{t}.tsv")) for t in ("nodes", "network")],
-        graph_figure=figure("{sub}", "desc-graph_nodes.png"),
-        graph_fragment=subject_fragment("{sub}", "graph"),
+        # the graph step's files (fmri.graph.enabled; none when it is off)
+        graph=fmri_graph_outputs("{sub}"),
     log:
         str(LOGS / "fmri_subject/sub-{sub}.log"),
     benchmark:
@@ -73,8 +70,7 @@ rule fmri_subject:
         ),
         confounds=confounds_option,
         kinds=json.dumps(FC_KINDS),
-        pearson=fmri_out("{sub}", "stat-pearsoncorrelation_relmat.tsv"),
-        graph_opts=opts("fmri", "graph"),
+        graph_step=fmri_graph_step,
     resources:
         mem_mb=3000,
         runtime=30,
@@ -85,9 +81,7 @@ rule fmri_subject:
         " --opts {params.opts:q}"
         " ++ fmri-connectivity --timeseries {output.tsv:q} --labels {input.labels:q} --kinds {params.kinds:q}"
         " --figure {output.fc_figure:q} --fragment {output.fc_fragment:q} --outputs {output.relmats:q}"
-        " ++ fmri-graph --relmat {params.pearson:q} --labels {input.labels:q} --nodes {output.nodes:q}"
-        " --network {output.network:q} --figure {output.graph_figure:q} --fragment {output.graph_fragment:q}"
-        " --opts {params.graph_opts:q} > {log:q} 2>&1"
+        " {params.graph_step} > {log:q} 2>&1"
 
 
 rule mri_qc:
