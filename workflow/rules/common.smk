@@ -4,6 +4,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from brainpipe.io.atomic import sidecar_path
 from brainpipe.io.derivatives import fragment_name, stat_label
@@ -638,6 +639,24 @@ def participants_file(wildcards=None):
 
 def subject_reports(wildcards=None):
     return [str(RES / f"sub-{sub}/sub-{sub}_report.html") for sub in SUBJECTS]
+
+
+def subject_wildcards(sub):
+    """What the per-subject input functions read (``.sub``), for a rule over all subjects."""
+    return SimpleNamespace(sub=sub)
+
+
+def subject_report_steps(wildcards=None):
+    """``report --subject A ... ++ report --subject B ...``: the report rule's steps, shell-quoted."""
+    steps = []
+    for sub, html in zip(SUBJECTS, subject_reports()):
+        wc = subject_wildcards(sub)
+        args = ["report", "--subject", sub, "--output", html, "--opts", report_opts(wc), "--config-hash", CONFIG_HASH]
+        for path in subject_tfm_tokenizer(wc):
+            args += ["--tfm-tokenizer", path]
+        args += [*report_fragments(wc), "--inputs", *subject_raw_inputs(wc), "--tables", *subject_bci_scores(wc)]
+        steps.append(" ".join(shlex.quote(str(a)) for a in args))
+    return " ++ ".join(steps)
 
 
 def group_key_tables(wildcards=None):

@@ -1,35 +1,35 @@
-# One HTML report per subject, assembled from the fragments the stages wrote,
+# One HTML report per subject (all built by one job), assembled from the fragments the stages wrote,
 # with the subject's raw inputs checksummed in its provenance footer; then the
 # group report: one row of key numbers per subject (read from the stages' small
 # tables), a link to each subject report, and the group-level fragments.
 
 
 rule report:
+    # Every subject's report in one job: `brainpipe steps report --subject A
+    # ... ++ report --subject B ...`, one process. Each report is a second of
+    # work after 2-3 s of imports (mne.Report pulls in most of MNE and
+    # scipy.signal), which a job per subject paid again; the reports need the
+    # group models (DemoVAE, BrainMAE) anyway, so they are all built at the end.
     conda:
         CONDA_ENV
     input:
-        fragments=report_fragments,
-        raw=subject_raw_inputs,
-        tfm=subject_tfm_tokenizer,
-        scores=subject_bci_scores,
+        fragments=lambda wc: [f for sub in SUBJECTS for f in report_fragments(subject_wildcards(sub))],
+        raw=lambda wc: [f for sub in SUBJECTS for f in subject_raw_inputs(subject_wildcards(sub))],
+        tfm=lambda wc: sorted({f for sub in SUBJECTS for f in subject_tfm_tokenizer(subject_wildcards(sub))}),
+        scores=lambda wc: [f for sub in SUBJECTS for f in subject_bci_scores(subject_wildcards(sub))],
     output:
-        str(RES / "sub-{sub}/sub-{sub}_report.html"),
+        subject_reports(),
     log:
-        str(LOGS / "report/sub-{sub}.log"),
+        str(LOGS / "report/subjects.log"),
     benchmark:
-        str(BENCHMARKS / "report/sub-{sub}.tsv"),
+        str(BENCHMARKS / "report/subjects.tsv"),
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=lambda wc: 10 + len(SUBJECTS) // 20,
     params:
-        # what the data left out (one session, one run...): a line of the summary
-        opts=report_opts,
-        config_hash=CONFIG_HASH,
-        tfm=subject_tfm_option,
+        steps=subject_report_steps,
     shell:
-        "brainpipe report --subject {wildcards.sub:q} --output {output:q} --opts {params.opts:q}"
-        " --config-hash {params.config_hash:q} {params.tfm} {input.fragments:q} --inputs {input.raw:q}"
-        " --tables {input.scores:q} > {log:q} 2>&1"
+        "brainpipe steps {params.steps} > {log:q} 2>&1"
 
 
 rule group_report:
