@@ -161,7 +161,7 @@ def test_sigterm_during_rerun_after_parameter_change(dataset, reference, tmp_pat
     _no_temporaries(work / "results")
     # the next run must see what is missing or stale and rebuild it
     proc = _run(work)
-    assert "eeg_covariances" in proc.stdout + proc.stderr and "rule report:" in proc.stdout + proc.stderr
+    assert "eeg_covariances" in proc.stdout + proc.stderr and "rule report_eeg:" in proc.stdout + proc.stderr
     res = work / "results"
     meta = json.loads((res / COV.replace(".npz", ".json")).read_text())
     assert meta["Estimator"] == "lwf"

@@ -366,6 +366,10 @@ def figure(sub, name):
 #: started the tokenizer ~10 min into a 2-core demo, leaving the BCI jobs to
 #: run alone at the end. Ready jobs of higher priority are started first.
 EEG_CHAIN_PRIORITY = 10
+#: Below it, the fMRI chain that the group models read (fmri_subject, the group
+#: FC steps, BrainMAE, DemoVAE): on 2 cores they then run beside the long BCI
+#: jobs, not after them; the T1 QC and the EEG covariance figures fill the gaps.
+FMRI_CHAIN_PRIORITY = 5
 
 
 def sidecar(path):
@@ -638,7 +642,7 @@ def participants_file(wildcards=None):
 
 
 def subject_reports(wildcards=None):
-    return [str(RES / f"sub-{sub}/sub-{sub}_report.html") for sub in SUBJECTS]
+    return [subject_report(sub) for sub in SUBJECTS]
 
 
 def subject_wildcards(sub):
@@ -646,10 +650,24 @@ def subject_wildcards(sub):
     return SimpleNamespace(sub=sub)
 
 
-def subject_report_steps(wildcards=None):
-    """``report --subject A ... ++ report --subject B ...``: the report rule's steps, shell-quoted."""
+def report_batches():
+    """Subjects of each report job: those with EEG (their reports wait for the
+    BCI jobs) and the others (ready once the fMRI group models are); empty
+    batches left out."""
+    eeg = [sub for sub in SUBJECTS if sub in EEG_SUBJECTS]
+    batches = {"eeg": eeg, "imaging": [sub for sub in SUBJECTS if sub not in EEG_SUBJECTS]}
+    return {name: subs for name, subs in batches.items() if subs}
+
+
+def subject_report(sub):
+    return str(RES / f"sub-{sub}/sub-{sub}_report.html")
+
+
+def subject_report_steps(subjects):
+    """``report --subject A ... ++ report --subject B ...``: a report job's steps, shell-quoted."""
     steps = []
-    for sub, html in zip(SUBJECTS, subject_reports()):
+    for sub in subjects:
+        html = subject_report(sub)
         wc = subject_wildcards(sub)
         args = ["report", "--subject", sub, "--output", html, "--opts", report_opts(wc), "--config-hash", CONFIG_HASH]
         for path in subject_tfm_tokenizer(wc):

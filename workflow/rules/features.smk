@@ -29,6 +29,7 @@ rule eeg_covariances:
 
 
 rule fmri_tangent:
+    priority: FMRI_CHAIN_PRIORITY
     conda:
         CONDA_ENV
     input:
@@ -54,6 +55,7 @@ rule fmri_tangent:
 
 
 rule fmri_dynamic:
+    priority: FMRI_CHAIN_PRIORITY
     conda:
         CONDA_ENV
     input:
@@ -82,6 +84,7 @@ rule fmri_dynamic:
 
 
 rule fmri_predict:
+    priority: FMRI_CHAIN_PRIORITY
     conda:
         CONDA_ENV
     input:

@@ -15,6 +15,7 @@ BRAINMAE_GPU = 1 if str(config.get("models", {}).get("device", "auto")).startswi
 if BRAINMAE_ENABLED:
 
     rule brainmae_pretrain:
+        priority: FMRI_CHAIN_PRIORITY
         conda:
             CONDA_ENV
         input:
@@ -54,6 +55,7 @@ if BRAINMAE_ENABLED:
             " --bolds {input.bolds:q} --timeseries {input.timeseries:q} > {log:q} 2>&1"
 
     rule brainmae_probe:
+        priority: FMRI_CHAIN_PRIORITY
         conda:
             CONDA_ENV
         input:
@@ -87,6 +89,7 @@ if BRAINMAE_ENABLED:
     # 40 jobs of 3.4 CPU s of imports for 0.4 s of drawing each, before); the
     # outputs stay per subject, as demovae_generate's.
     rule brainmae_subject:
+        priority: FMRI_CHAIN_PRIORITY
         conda:
             CONDA_ENV
         input:

@@ -5,6 +5,7 @@
 if demovae_enabled():
 
     rule demovae_fit:
+        priority: FMRI_CHAIN_PRIORITY
         conda:
             CONDA_ENV
         input:
@@ -45,6 +46,7 @@ if demovae_enabled():
             " {input.relmats:q} > {log:q} 2>&1"
 
     rule demovae_generate:
+        priority: FMRI_CHAIN_PRIORITY
         conda:
             CONDA_ENV
         input:
@@ -74,6 +76,7 @@ if demovae_enabled():
             " --threads 1 --opts {params.opts:q} --relmats {input.relmats:q} > {log:q} 2>&1"
 
     rule demovae_harmonize:
+        priority: FMRI_CHAIN_PRIORITY
         conda:
             CONDA_ENV
         input:
@@ -103,6 +106,7 @@ if demovae_enabled():
             " --relmats {input.relmats:q} > {log:q} 2>&1"
 
     rule fmri_predict_harmonized:
+        priority: FMRI_CHAIN_PRIORITY
         conda:
             CONDA_ENV
         input:

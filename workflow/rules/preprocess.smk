@@ -33,6 +33,7 @@ rule preprocess_eeg:
 
 
 rule fmri_subject:
+    priority: FMRI_CHAIN_PRIORITY
     # One subject's fMRI chain in one job (`brainpipe steps`): ROI time series
     # (nilearn masker + signal.clean), per-subject connectivity, graph
     # features. Each is its own step (CLI command, figure, report fragment);

@@ -4,32 +4,37 @@
 # tables), a link to each subject report, and the group-level fragments.
 
 
-rule report:
-    # Every subject's report in one job: `brainpipe steps report --subject A
-    # ... ++ report --subject B ...`, one process. Each report is a second of
-    # work after 2-3 s of imports (mne.Report pulls in most of MNE and
-    # scipy.signal), which a job per subject paid again; the reports need the
-    # group models (DemoVAE, BrainMAE) anyway, so they are all built at the end.
-    conda:
-        CONDA_ENV
-    input:
-        fragments=lambda wc: [f for sub in SUBJECTS for f in report_fragments(subject_wildcards(sub))],
-        raw=lambda wc: [f for sub in SUBJECTS for f in subject_raw_inputs(subject_wildcards(sub))],
-        tfm=lambda wc: sorted({f for sub in SUBJECTS for f in subject_tfm_tokenizer(subject_wildcards(sub))}),
-        scores=lambda wc: [f for sub in SUBJECTS for f in subject_bci_scores(subject_wildcards(sub))],
-    output:
-        subject_reports(),
-    log:
-        str(LOGS / "report/subjects.log"),
-    benchmark:
-        str(BENCHMARKS / "report/subjects.tsv"),
-    resources:
-        mem_mb=2000,
-        runtime=lambda wc: 10 + len(SUBJECTS) // 20,
-    params:
-        steps=subject_report_steps,
-    shell:
-        "brainpipe steps {params.steps} > {log:q} 2>&1"
+# The subject reports in two jobs (`brainpipe steps report --subject A ... ++
+# report --subject B ...`, one process each): report_eeg for the EEG subjects,
+# whose reports wait for the BCI jobs, and report_imaging for the others, which
+# can run as soon as the fMRI group models are done. Each report is a second of
+# work after 2-3 s of imports (mne.Report pulls in most of MNE and
+# scipy.signal), which a job per subject paid again.
+for _batch, _subs in report_batches().items():
+
+    rule:
+        name:
+            f"report_{_batch}"
+        conda:
+            CONDA_ENV
+        input:
+            fragments=[f for sub in _subs for f in report_fragments(subject_wildcards(sub))],
+            raw=[f for sub in _subs for f in subject_raw_inputs(subject_wildcards(sub))],
+            tfm=sorted({f for sub in _subs for f in subject_tfm_tokenizer(subject_wildcards(sub))}),
+            scores=[f for sub in _subs for f in subject_bci_scores(subject_wildcards(sub))],
+        output:
+            [subject_report(sub) for sub in _subs],
+        log:
+            str(LOGS / f"report/{_batch}.log"),
+        benchmark:
+            str(BENCHMARKS / f"report/{_batch}.tsv"),
+        resources:
+            mem_mb=2000,
+            runtime=10 + len(_subs) // 20,
+        params:
+            steps=subject_report_steps(_subs),
+        shell:
+            "brainpipe steps {params.steps} > {log:q} 2>&1"
 
 
 rule group_report:
