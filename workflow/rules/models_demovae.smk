@@ -33,7 +33,10 @@ if demovae_enabled():
                 device=config["models"]["device"],
             ),
             checkpoints=str(RES / ".checkpoints"),
-        threads: 2
+        # one thread here: on a 2-core machine a 2-thread job waits until no
+        # other job runs, which in a stream of short jobs meant the end of the
+        # run (the SLURM profile's set-threads gives training jobs more)
+        threads: 1
         resources:
             mem_mb=4000,
             runtime=120,
