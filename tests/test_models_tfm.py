@@ -411,25 +411,25 @@ def test_cuda_tokens_match_cpu_and_training_runs():
 def test_file_tokenizer_tokens_are_cached_across_folds(tokenizer_file, tmp_path):
     import shutil
 
-    from brainpipe.models import tfm_transformer as tt
+    from brainpipe.models import tfm_token_cache as tt
 
     X, y = _epochs(60, seed=4)
-    key = tt._FileTokenCache.key(tokenizer_file, SF)
-    before = len(tt._FILE_TOKENS._stores.get(key, {}))  # other tests' epochs, same file
+    key = tt.FileTokenCache.key(tokenizer_file, SF)
+    before = len(tt.FILE_TOKENS._stores.get(key, {}))  # other tests' epochs, same file
     clf = TFMTransformerClassifier(sfreq=SF, tokenizer=str(tokenizer_file), **dict(CLF, max_epochs=1))
     clf.fit(X[:40], y[:40])
     direct = tokenize_array(clf.tokenizer_, X.astype(np.float32), SF)
     assert clf._token_key_ == key
-    assert len(tt._FILE_TOKENS._stores[key]) == before + 40
+    assert len(tt.FILE_TOKENS._stores[key]) == before + 40
     # another fold: cached epochs and new ones, in any order, equal the tokenizer's own output
     order = np.r_[50:60, 0:20, 40:50]
     np.testing.assert_array_equal(clf.transform_tokens(X[order]), direct[order])
-    assert len(tt._FILE_TOKENS._stores[key]) == before + 60
+    assert len(tt.FILE_TOKENS._stores[key]) == before + 60
     np.testing.assert_array_equal(clone(clf).fit(X[20:60], y[20:60]).transform_tokens(X), direct)
     # another file (even a copy: other mtime/path) is another cache
     copy = shutil.copy(tokenizer_file, tmp_path / "copy.pt")
     other = TFMTransformerClassifier(sfreq=SF, tokenizer=str(copy), **dict(CLF, max_epochs=1)).fit(X[:10], y[:10])
-    assert other._token_key_ != key and len(tt._FILE_TOKENS._stores[other._token_key_]) == 10
+    assert other._token_key_ != key and len(tt.FILE_TOKENS._stores[other._token_key_]) == 10
     # a tokenizer object, not a file: nothing cached
     own = TFMTransformerClassifier(sfreq=SF, tokenizer=clf.tokenizer_, **dict(CLF, max_epochs=1)).fit(X[:10], y[:10])
     assert own._token_key_ is None
