@@ -394,6 +394,11 @@ def test_profile_names_existing_rules_and_valid_values():
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
     rules = set(re.findall(r"^\s*rule (\w+):", "\n".join(
         p.read_text() for p in (REPO / "workflow/rules").glob("*.smk")), flags=re.M))
+    # and the rules made in loops (rule: / name:), e.g. report_eeg, report_imaging
+    listed = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules"], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    rules |= {line.strip() for line in listed.stdout.splitlines() if re.fullmatch(r"\s*\w+\s*", line)}
     named = set(profile["set-resources"])
     training = {"demovae_fit", "brainmae_pretrain", "tfm_tokenizer", "tfm_tokenizer_train"}
     assert named - rules <= training, named - rules

@@ -35,7 +35,7 @@ if demovae_enabled():
             checkpoints=str(RES / ".checkpoints"),
         # one thread here: on a 2-core machine a 2-thread job waits until no
         # other job runs, which in a stream of short jobs meant the end of the
-        # run (the SLURM profile's set-threads gives training jobs more)
+        # run (`set-threads` in a profile gives training jobs more)
         threads: 1
         resources:
             mem_mb=4000,
