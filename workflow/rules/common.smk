@@ -324,6 +324,11 @@ if config["fmri"].get("enabled", True) and "correlation" not in FC_KINDS:
     )
 
 
+def shell_args(args):
+    """``args`` as one shell-quoted string (a step of ``brainpipe steps``)."""
+    return " ".join(shlex.quote(str(a)) for a in args)
+
+
 def fmri_graph_outputs(sub):
     """The graph step's outputs in fmri_subject: nodes, network, their sidecars, figure, fragment."""
     if not FMRI["graph"]["enabled"]:
@@ -341,7 +346,7 @@ def fmri_graph_step(wildcards, output):
     args = ["fmri-graph", "--relmat", fmri_out(wildcards.sub, "stat-pearsoncorrelation_relmat.tsv"),
             "--labels", config["fmri"]["atlas"]["labels"], "--nodes", nodes, "--network", network,
             "--figure", fig, "--fragment", fragment, "--opts", opts("fmri", "graph")]
-    return "++ " + " ".join(shlex.quote(str(a)) for a in args)
+    return "++ " + shell_args(args)
 
 
 def all_timeseries(wildcards=None):
@@ -673,7 +678,7 @@ def subject_report_steps(subjects):
         for path in subject_tfm_tokenizer(wc):
             args += ["--tfm-tokenizer", path]
         args += [*report_fragments(wc), "--inputs", *subject_raw_inputs(wc), "--tables", *subject_bci_scores(wc)]
-        steps.append(" ".join(shlex.quote(str(a)) for a in args))
+        steps.append(shell_args(args))
     return " ++ ".join(steps)
 
 
