@@ -346,7 +346,7 @@ def fmri_graph_step(wildcards, output):
     args = ["fmri-graph", "--relmat", fmri_out(wildcards.sub, "stat-pearsoncorrelation_relmat.tsv"),
             "--labels", config["fmri"]["atlas"]["labels"], "--nodes", nodes, "--network", network,
             "--figure", fig, "--fragment", fragment, "--opts", opts("fmri", "graph")]
-    return "++ " + shell_args(args)
+    return f"++ {shell_args(args)}"
 
 
 def all_timeseries(wildcards=None):
