@@ -94,6 +94,36 @@ def test_harmonize_removes_site(fitted):
     assert age["DemoVAE"] > 0.8
 
 
+def test_validation_decorrelation_score_matches_numpy(fitted):
+    """The early-stopping statistic against latent_correlations (numpy, float64)."""
+    m, _, _ = fitted
+    Xv, demov = _cohort(70, seed=3)
+    D = m.coder_.transform(demov)
+    scores = m._val_scores(m.module_, (torch.as_tensor(Xv), torch.as_tensor(D)))
+    r = latent_correlations(m.transform(Xv), D)  # (latents, encoded columns)
+    decor_r = np.sqrt(np.mean(r**2, axis=0)).sum()
+    rmse = np.sqrt(np.mean((m.reconstruct(Xv, demov) - Xv) ** 2))
+    assert scores["decor_r"] == pytest.approx(decor_r, rel=1e-4)
+    assert scores["rec_decor"] == pytest.approx(m.rec_weight * rmse + m.decor_weight * decor_r, rel=1e-4)
+    # a constant column (one site in the validation subjects) is left out, not NaN
+    D1 = m.coder_.transform(demov.assign(site="A"))
+    one = m._val_scores(m.module_, (torch.as_tensor(Xv), torch.as_tensor(D1)))["decor_r"]
+    r1 = latent_correlations(m.transform(Xv), D1)
+    assert one == pytest.approx(np.nansum(np.sqrt(np.mean(r1**2, axis=0))), rel=1e-4)
+
+
+@pytest.mark.parametrize("monitor", ["rec_decor", "decor_r", "rec"])
+def test_kept_weights_are_the_monitored_best(monitor):
+    X, demo = _cohort(120)
+    m = DemoVAE(**{**SMALL, "max_epochs": 40, "val_fraction": 0.25}, monitor=monitor).fit(X, demo)
+    h = m.history_
+    assert {"val_rec_decor", "val_decor_r"} <= set(h.columns)
+    assert m.best_epoch_ == int(h[f"val_{monitor}"].to_numpy().argmin())
+    # no validation subjects: the whole-set statistics cannot be monitored, the training reconstruction is
+    m0 = DemoVAE(**{**SMALL, "max_epochs": 5}, monitor=monitor).fit(X, demo)
+    assert m0.best_epoch_ == int(m0.history_["train_rec"].to_numpy().argmin())
+
+
 def test_same_seed_identical_and_resume_identical(tmp_path):
     X, demo = _cohort(80)
     p = {**SMALL, "max_epochs": 20, "val_fraction": 0.2, "checkpoint_every": 5}

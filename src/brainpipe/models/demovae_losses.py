@@ -108,6 +108,36 @@ class DemoVAELosses:
                 raw.append(k)
         return torch.cat(parts, dim=1), raw
 
+    def _val_scores(self, module, val):
+        """Validation statistics over the whole validation set (for early stopping).
+
+        ``decor_r``: for each encoded demographic column, the RMS over latents
+        of the Pearson r between latent and column, summed over columns (the
+        training decorrelation term's layout, with a proper correlation: the
+        training term divides by ``sum z**2``, so its validation value follows
+        the latents' scale, not their correlation). ``rec_decor``: the
+        reconstruction RMSE and ``decor_r`` weighted as in the training loss.
+        """
+        import torch
+
+        with torch.no_grad():
+            return self._val_scores_nograd(module, val)
+
+    def _val_scores_nograd(self, module, val):
+        import torch
+
+        x, d = (t.float() for t in val)
+        z = module.encode(x).float()
+        rec = _rms(x - module.decode(z, d).float())
+        decor = torch.zeros((), device=x.device)
+        if d.shape[1] and len(x) > 2:
+            zc, dc = z - z.mean(dim=0), d - d.mean(dim=0)
+            zn, dn = zc.norm(dim=0), dc.norm(dim=0)
+            keep = dn > 1e-6 * (1 + dn.max())
+            r = (dc[:, keep].T @ zc) / (dn[keep][:, None] * zn.clamp_min(1e-12)[None, :])
+            decor = torch.sqrt(torch.mean(r**2, dim=1)).sum()
+        return {"decor_r": float(decor), "rec_decor": float(self.rec_weight * rec + self.decor_weight * decor)}
+
     def _step(self, module, batch):
         import torch
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,40 +46,9 @@ import numpy as np
 from .._check import check_option, check_positive_int
 from .checkpoints import accumulate, load_checkpoint, save_checkpoint, write_history
 from .runtime import autocast_mode, epoch_seed, resolve_device, seed_everything
+from .train_result import TrainResult
 
 __all__ = ["Trainer", "TrainResult", "resolve_device", "seed_everything", "load_checkpoint"]
-
-@dataclass
-class TrainResult:
-    """What :meth:`Trainer.fit` returns.
-
-    Attributes
-    ----------
-    history : list of dict
-        One row per epoch: ``epoch``, ``train_loss``, ``val_loss`` (NaN without
-        validation), ``lr``, the step function's metrics, ``seconds``.
-    best_epoch : int
-        Epoch whose weights were kept (0-based).
-    stopped_early : bool
-        Whether early stopping ended training before ``max_epochs``.
-    resumed_from : int or None
-        Epoch count of the checkpoint the run resumed from.
-    device : str
-        Where it trained.
-    """
-
-    history: list = field(default_factory=list)
-    best_epoch: int = -1
-    stopped_early: bool = False
-    resumed_from: int | None = None
-    device: str = "cpu"
-
-    def to_frame(self):
-        """The history as a pandas DataFrame (one row per epoch)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.history)
-
 
 class Trainer:
     """Mini-batch training with validation, early stopping and checkpoints.
@@ -235,7 +203,7 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------
 
-    def fit(self, module, step, arrays, val_arrays=None):
+    def fit(self, module, step, arrays, val_arrays=None, val_scores=None):
         """Train ``module`` in place; return a :class:`TrainResult`.
 
         Parameters
@@ -250,6 +218,11 @@ class Trainer:
         val_arrays : sequence of array-like or None
             Explicit validation data; without it ``val_fraction`` of ``arrays``
             is held out (drawn from the seed).
+        val_scores : callable or None
+            ``val_scores(module, val_tensors) -> dict`` of floats computed on
+            the whole validation set after each epoch (no gradients, eval
+            mode), logged and monitorable as ``val_<name>``: for statistics
+            that a mean over batches would not give (e.g. correlations).
         """
         import torch
 
@@ -336,6 +309,8 @@ class Trainer:
             row.update({f"train_{k}": v / count for k, v in sums.items()})
             if val is not None and len(val[0]):
                 row.update({f"val_{k}": v for k, v in self.evaluate(module, step, val, device, amp=self.amp).items()})
+                if val_scores is not None:
+                    row.update({f"val_{k}": float(v) for k, v in self._scores(module, val_scores, val).items()})
             else:
                 row["val_loss"] = float("nan")
             row["seconds"] = time.perf_counter() - t0
@@ -373,6 +348,16 @@ class Trainer:
         if self.metrics_tsv and result.history:
             write_history(self.metrics_tsv, result.history)
         return result
+
+    @staticmethod
+    def _scores(module, val_scores, val):
+        import torch
+
+        module.eval()
+        with torch.no_grad():
+            scores = val_scores(module, val)
+        module.train()
+        return scores
 
     @staticmethod
     def evaluate(module, step, arrays, device=None, batch_size=1024, amp=False):
