@@ -2,15 +2,17 @@
 
 Both at their default settings. The reference: 3000 epochs, Adam lr 1e-4,
 batch 1000, float32. Ours: the same network, losses, weights, optimiser and
-learning rate, with early stopping on 20 % of the training subjects
-(validation reconstruction RMSE, patience 20, min_delta 1e-4; best weights
-kept) and torch's fused Adam; run in float32 (``amp=True``: mixed
-precision on CUDA only, our default) and with ``amp="all"`` (bfloat16
-autocast also on a CPU with native bfloat16, e.g. AVX512-BF16); and a third
-time with the reference's recipe (all training subjects, no early stopping)
-cut to 1,000 epochs in bfloat16 (:data:`OURS`). The time saved is fewer
-epochs (early stopping, or the shorter fixed schedule) and faster epochs
-(fused Adam, bfloat16 matmuls).
+learning rate, with early stopping on 20 % of the training subjects (the
+validation value of ``100 x reconstruction RMSE + 10 x summed RMS
+latent-demographic Pearson r``, the loss's own weights; patience 100,
+min_delta 1e-4; best weights kept) and torch's fused Adam; run in float32
+(``amp=True``: mixed precision on CUDA only, our default) and with
+``amp="all"`` (bfloat16 autocast also on a CPU with native bfloat16, e.g.
+AVX512-BF16). A third run, not counted for the speedup, stops on the
+validation reconstruction alone (``monitor="rec"``, the earlier default), to
+show what following the decorrelation costs and buys. The time saved is
+fewer epochs (early stopping) and faster epochs (fused Adam, bfloat16
+matmuls).
 
 On held-out subjects we measure the reconstruction RMSE and the largest
 |Pearson r| between a latent and an encoded demographic column (age, sex
@@ -84,15 +86,13 @@ def run_reference(X, demo, Xt, demot, seed, use_cuda, epochs):
     return seconds, held_out_quality(lat, recon, Xt, demot)
 
 
-#: Our runs: label -> DemoVAE arguments beyond seed/device/categorical.
-#: "1/3 schedule": the reference's recipe (no validation split, fixed
-#: epochs) with a third of its epochs, in bfloat16; the 1,000 epochs were
-#: chosen on this benchmark's data (600 epochs: max |r| 0.228, above the
-#: reference's), so it shows what fewer, faster epochs reach, not a default.
+#: Our runs: label -> (DemoVAE arguments beyond seed/device/categorical,
+#: whether the run counts for ``demovae_fit_speedup``). Only default stopping
+#: rules count; no setting here was chosen on this benchmark's held-out data.
 OURS = {
-    "float32": {"amp": True},
-    "amp='all'": {"amp": "all"},
-    "1/3 schedule": {"amp": "all", "val_fraction": 0.0, "patience": None, "max_epochs": 1000},
+    "float32": ({"amp": True}, True),
+    "amp='all'": ({"amp": "all"}, True),
+    "rec only": ({"amp": "all", "monitor": "rec", "patience": 20}, False),
 }
 
 
@@ -137,7 +137,7 @@ def main(argv=None):
     print(f"held-out RMSE of the training mean (baseline): {mean_rmse:.5f}")
 
     ours = {}
-    for label, params in OURS.items():
+    for label, (params, _) in OURS.items():
         secs, (rmse, r), n_ep, best = run_ours(Xtr, dtr, Xte, dte, args.seed, args.device, **params)
         ours[label] = (secs, rmse, r)
         print(f"brainpipe DemoVAE {label:12s}: fit {secs:8.1f} s ({n_ep} epochs, best {best}), "
@@ -148,7 +148,7 @@ def main(argv=None):
                                              args.ref_epochs)
     print(f"reference demovae          : fit {ref_s:8.1f} s ({args.ref_epochs} epochs), held-out RMSE {ref_rmse:.5f}, "
           f"max |r| {ref_r:.3f}")
-    good = {k: v for k, v in ours.items() if v[1] <= ref_rmse and v[2] <= ref_r}
+    good = {k: v for k, v in ours.items() if v[1] <= ref_rmse and v[2] <= ref_r and OURS[k][1]}
     for label, (secs, rmse, r) in ours.items():
         print(f"{label}: {ref_s / secs:.2f}x less fit time; equal or better held-out reconstruction and "
               f"decorrelation: {label in good} (RMSE {rmse:.5f} vs {ref_rmse:.5f}, max |r| {r:.3f} vs {ref_r:.3f})")
@@ -156,7 +156,7 @@ def main(argv=None):
         label = min(good, key=lambda k: good[k][0])
     else:
         label = "float32"
-        print("neither of our runs reached equal or better held-out quality: the ratio below is the float32 run's")
+        print("none of our default runs reached equal or better held-out quality: the ratio below is the float32 run's")
     print(f"speedup of: {label}")
     print(f"demovae_fit_speedup={ref_s / ours[label][0]:.2f}")
 

