@@ -108,40 +108,10 @@ class DemoVAELosses:
                 raw.append(k)
         return torch.cat(parts, dim=1), raw
 
-    def _val_scores(self, module, val):
-        """Validation statistics over the whole validation set (for early stopping).
-
-        ``decor_r``: for each encoded demographic column, the RMS over latents
-        of the Pearson r between latent and column, summed over columns (the
-        training decorrelation term's layout, with a proper correlation: the
-        training term divides by ``sum z**2``, so its validation value follows
-        the latents' scale, not their correlation). ``rec_decor``: the
-        reconstruction RMSE and ``decor_r`` weighted as in the training loss.
-        """
+    def _terms(self, module, x, d):
+        """Latents and the data terms of the loss (reconstruction, moments, decorrelation)."""
         import torch
 
-        with torch.no_grad():
-            return self._val_scores_nograd(module, val)
-
-    def _val_scores_nograd(self, module, val):
-        import torch
-
-        x, d = (t.float() for t in val)
-        z = module.encode(x).float()
-        rec = _rms(x - module.decode(z, d).float())
-        decor = torch.zeros((), device=x.device)
-        if d.shape[1] and len(x) > 2:
-            zc, dc = z - z.mean(dim=0), d - d.mean(dim=0)
-            zn, dn = zc.norm(dim=0), dc.norm(dim=0)
-            keep = dn > 1e-6 * (1 + dn.max())
-            r = (dc[:, keep].T @ zc) / (dn[keep][:, None] * zn.clamp_min(1e-12)[None, :])
-            decor = torch.sqrt(torch.mean(r**2, dim=1)).sum()
-        return {"decor_r": float(decor), "rec_decor": float(self.rec_weight * rec + self.decor_weight * decor)}
-
-    def _step(self, module, batch):
-        import torch
-
-        x, d = batch
         x, d = x.float(), d.float()
         n = len(x)
         # under bfloat16 autocast the matmuls run in bfloat16; the losses are
@@ -160,30 +130,67 @@ class DemoVAELosses:
         if d.shape[1] and n > 1 and bool(keep.any()):
             p = (dc[:, keep].T @ z) / sd[keep][:, None] / (z * z).sum(dim=0)[None, :]
             decor = torch.sqrt(torch.mean(p**2, dim=1)).sum()
-        # guidance: FC decoded from prior samples must carry the sampled demographics
-        guidance = torch.zeros((), device=x.device)
-        if self.guidance_weight and self.guidance_targets_:
-            g = int(self.n_generated)
-            demo_g, raw = self._sample_demo(g, x.device)
-            zg = torch.randn(g, module.latent_dim, device=x.device)
-            yg = module.decode(zg, demo_g)
-            scores = yg.float() @ module.guide_w + module.guide_b
-            for (name, kind, start, width), target in zip(self.guidance_targets_, raw):
-                if kind == "continuous":
-                    guidance = guidance + _rms(target - scores[:, self._guide_col[name]])
-                else:
-                    for j in range(width):
-                        logit = scores[:, self._guide_col[name] + j]
-                        label = (target == j).long()
-                        guidance = guidance + torch.nn.functional.cross_entropy(
-                            torch.stack([-logit, logit], dim=1), label
-                        )
-        loss = (
-            self.cov_weight * cov
-            + self.mean_weight * mean
-            + self.rec_weight * rec
-            + self.decor_weight * decor
-            + self.guidance_weight * guidance
-        )
-        return loss, {"rec": rec.detach(), "cov": cov.detach(), "mean": mean.detach(),
-                      "decor": decor.detach(), "guidance": guidance.detach()}
+        return z, {"rec": rec, "cov": cov, "mean": mean, "decor": decor}
+
+    def _guidance(self, module, device):
+        """Guidance term: FC decoded from prior samples must carry the sampled demographics."""
+        import torch
+
+        guidance = torch.zeros((), device=device)
+        if not (self.guidance_weight and self.guidance_targets_):
+            return guidance
+        g = int(self.n_generated)
+        demo_g, raw = self._sample_demo(g, device)
+        zg = torch.randn(g, module.latent_dim, device=device)
+        scores = module.decode(zg, demo_g).float() @ module.guide_w + module.guide_b
+        for (name, kind, start, width), target in zip(self.guidance_targets_, raw):
+            if kind == "continuous":
+                guidance = guidance + _rms(target - scores[:, self._guide_col[name]])
+            else:
+                for j in range(width):
+                    logit = scores[:, self._guide_col[name] + j]
+                    label = (target == j).long()
+                    guidance = guidance + torch.nn.functional.cross_entropy(torch.stack([-logit, logit], dim=1), label)
+        return guidance
+
+    def _data_loss(self, t):
+        return (self.cov_weight * t["cov"] + self.mean_weight * t["mean"] + self.rec_weight * t["rec"]
+                + self.decor_weight * t["decor"])
+
+    def _step(self, module, batch):
+        x, d = batch
+        _, t = self._terms(module, x, d)
+        guidance = self._guidance(module, x.device)
+        loss = self._data_loss(t) + self.guidance_weight * guidance
+        return loss, {**{k: v.detach() for k, v in t.items()}, "guidance": guidance.detach()}
+
+    def _val_scores(self, module, val):
+        """The validation row, over the whole validation set (no gradients).
+
+        ``loss`` and its terms as in training, less the guidance term (it is
+        computed on generated subjects, not on the validation ones, so on
+        validation it would only add sampling noise); ``decor_r``: for each
+        encoded demographic column, the RMS over latents of the Pearson r
+        between latent and column, summed over columns (the training
+        decorrelation term's layout, with a proper correlation: the training
+        term divides by ``sum z**2``, so its validation value follows the
+        latents' scale, not their correlation); ``rec_decor``: the
+        reconstruction RMSE and ``decor_r`` weighted as in the training loss,
+        what early stopping follows by default.
+        """
+        import torch
+
+        with torch.no_grad():
+            x, d = val
+            z, t = self._terms(module, x, d)
+            d = d.float()
+            decor_r = torch.zeros((), device=z.device)
+            if d.shape[1] and len(z) > 2:
+                zc, dc = z - z.mean(dim=0), d - d.mean(dim=0)
+                zn, dn = zc.norm(dim=0), dc.norm(dim=0)
+                keep = dn > 1e-6 * (1 + dn.max())
+                r = (dc[:, keep].T @ zc) / (dn[keep][:, None] * zn.clamp_min(1e-12)[None, :])
+                decor_r = torch.sqrt(torch.mean(r**2, dim=1)).sum()
+            out = {"loss": self._data_loss(t), **t, "decor_r": decor_r,
+                   "rec_decor": self.rec_weight * t["rec"] + self.decor_weight * decor_r}
+            return {k: float(v) for k, v in out.items()}

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from .._check import check_option, check_positive_int
-from .checkpoints import accumulate, load_checkpoint, save_checkpoint, write_history
+from .checkpoints import accumulate, copy_state, load_checkpoint, save_checkpoint, write_history
 from .runtime import autocast_mode, epoch_seed, resolve_device, seed_everything
 from .train_result import TrainResult
 
@@ -222,7 +222,8 @@ class Trainer:
             ``val_scores(module, val_tensors) -> dict`` of floats computed on
             the whole validation set after each epoch (no gradients, eval
             mode), logged and monitorable as ``val_<name>``: for statistics
-            that a mean over batches would not give (e.g. correlations).
+            that a mean over batches would not give (e.g. correlations). When
+            it returns ``"loss"``, it replaces the per-batch evaluation.
         """
         import torch
 
@@ -308,9 +309,10 @@ class Trainer:
             row = {"epoch": epoch, "lr": lr}
             row.update({f"train_{k}": v / count for k, v in sums.items()})
             if val is not None and len(val[0]):
-                row.update({f"val_{k}": v for k, v in self.evaluate(module, step, val, device, amp=self.amp).items()})
-                if val_scores is not None:
-                    row.update({f"val_{k}": float(v) for k, v in self._scores(module, val_scores, val).items()})
+                scores = self._scores(module, val_scores, val, device, self.amp) if val_scores is not None else {}
+                if "loss" not in scores:
+                    scores = {**self.evaluate(module, step, val, device, amp=self.amp), **scores}
+                row.update({f"val_{k}": float(v) for k, v in scores.items()})
             else:
                 row["val_loss"] = float("nan")
             row["seconds"] = time.perf_counter() - t0
@@ -325,7 +327,7 @@ class Trainer:
             monitored = row[key]
             if monitored < best_val - float(self.min_delta):
                 best_val, bad, result.best_epoch = monitored, 0, epoch
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                best_state = copy_state(module.state_dict(), best_state)
             else:
                 bad += 1
             stopped = self.patience is not None and bad >= int(self.patience)
@@ -350,11 +352,12 @@ class Trainer:
         return result
 
     @staticmethod
-    def _scores(module, val_scores, val):
+    def _scores(module, val_scores, val, device, amp):
         import torch
 
         module.eval()
-        with torch.no_grad():
+        use_amp, amp_dtype = autocast_mode(amp, device)
+        with torch.no_grad(), torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
             scores = val_scores(module, val)
         module.train()
         return scores
