@@ -71,6 +71,10 @@ from .demovae_losses import DemoVAELosses, _module_class
 
 __all__ = ["DemoVAE"]
 
+#: Monitors computed over the whole validation set (``_val_scores``), with no
+#: training-set counterpart.
+WHOLE_SET_MONITORS = ("rec_decor", "decor_r")
+
 
 class DemoVAE(DemoVAELosses, TransformerMixin, BaseEstimator):
     """Demographic-conditioned autoencoder of FC upper triangles.
@@ -259,7 +263,8 @@ class DemoVAE(DemoVAELosses, TransformerMixin, BaseEstimator):
             val_fraction=self.val_fraction, patience=self.patience, min_delta=self.min_delta,
             # without validation subjects the whole-set statistics do not exist:
             # keep the weights with the lowest training reconstruction
-            monitor=self.monitor if float(self.val_fraction) > 0 else "rec", seed=self.seed,
+            monitor=("rec" if float(self.val_fraction) <= 0 and self.monitor in WHOLE_SET_MONITORS
+                     else self.monitor), seed=self.seed,
             device=self.device,
             amp=self.amp, checkpoint=self.checkpoint, checkpoint_every=self.checkpoint_every,
             metrics_tsv=self.metrics_tsv, progress=self.progress, desc="DemoVAE",

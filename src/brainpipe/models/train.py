@@ -355,11 +355,12 @@ class Trainer:
     def _scores(module, val_scores, val, device, amp):
         import torch
 
+        was_training = module.training
         module.eval()
         use_amp, amp_dtype = autocast_mode(amp, device)
         with torch.no_grad(), torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
             scores = val_scores(module, val)
-        module.train()
+        module.train(was_training)
         return scores
 
     @staticmethod
