@@ -104,7 +104,8 @@ def _steps(args):
     steps = split_steps(args.commands)
     parsed = [parser.parse_args(step) for step in steps]  # every step's arguments checked first
     for k, step_args in enumerate(parsed, 1):
-        logger.info("step %d/%d: %s", k, len(parsed), step_args.step)
+        # the step and its first input: which subject a batch job is at
+        logger.info("step %d/%d: %s", k, len(parsed), " ".join(steps[k - 1][:3]))
         try:
             step_args.func(step_args)
         except BrainpipeInputError as err:

@@ -338,17 +338,6 @@ def fmri_graph_outputs(sub):
                                                      subject_fragment(sub, "graph")]
 
 
-def fmri_graph_step(wildcards, output):
-    """``++ fmri-graph ...``, the last step of fmri_subject ("" with fmri.graph.enabled false)."""
-    if not FMRI["graph"]["enabled"]:
-        return ""
-    nodes, network, _, _, fig, fragment = output.graph
-    args = ["fmri-graph", "--relmat", fmri_out(wildcards.sub, "stat-pearsoncorrelation_relmat.tsv"),
-            "--labels", config["fmri"]["atlas"]["labels"], "--nodes", nodes, "--network", network,
-            "--figure", fig, "--fragment", fragment, "--opts", opts("fmri", "graph")]
-    return f"++ {shell_args(args)}"
-
-
 def all_timeseries(wildcards=None):
     return [fmri_out(sub, "timeseries.tsv") for sub in sorted(BOLD)]
 

@@ -32,81 +32,106 @@ rule preprocess_eeg:
         " --fragment {output.fragment:q} --opts {params.opts:q} > {log:q} 2>&1"
 
 
-rule fmri_subject:
-    priority: FMRI_CHAIN_PRIORITY
-    # One subject's fMRI chain in one job (`brainpipe steps`): ROI time series
-    # (nilearn masker + signal.clean), per-subject connectivity, graph
-    # features. Each is its own step (CLI command, figure, report fragment);
-    # run apart they cost a process each, and on the demo's small images the
-    # imports (nilearn, scipy.stats, matplotlib) were most of every job.
-    # Still one job per subject on a cluster.
-    conda:
-        CONDA_ENV
-    input:
-        bold=bold_file,
-        confounds=confounds_file,
-        atlas=config["fmri"]["atlas"]["maps"],
-        labels=config["fmri"]["atlas"]["labels"],
-    output:
-        tsv=fmri_out("{sub}", "timeseries.tsv"),
-        sidecar=sidecar(fmri_out("{sub}", "timeseries.tsv")),
-        figure=figure("{sub}", "desc-carpet_bold.png"),
-        fragment=subject_fragment("{sub}", "fmri"),
-        relmats=expand(fmri_out("{{sub}}", "stat-{stat}_relmat.tsv"), stat=FC_STATS),
-        fc_sidecars=[sidecar(p) for p in expand(fmri_out("{{sub}}", "stat-{stat}_relmat.tsv"), stat=FC_STATS)],
-        fc_figure=report(figure("{sub}", "desc-fc_relmat.png"), caption="../report/fmri_fc.rst", category="fMRI",
-                         subcategory="connectivity"),
-        fc_fragment=subject_fragment("{sub}", "fc"),
-        # the graph step's files (fmri.graph.enabled; none when it is off)
-        graph=fmri_graph_outputs("{sub}"),
-    log:
-        str(LOGS / "fmri_subject/sub-{sub}.log"),
-    benchmark:
-        str(BENCHMARKS / "fmri_subject/sub-{sub}.tsv"),
-    params:
-        opts=opts(
-            "fmri",
-            only=("detrend", "high_pass", "low_pass", "standardize"),
-            **confound_columns(),
-        ),
-        confounds=confounds_option,
-        kinds=json.dumps(FC_KINDS),
-        graph_step=fmri_graph_step,
-    resources:
-        mem_mb=3000,
-        runtime=30,
-    shell:
-        "brainpipe steps"
-        " fmri-timeseries --bold {input.bold:q} {params.confounds} --atlas {input.atlas:q}"
-        " --labels {input.labels:q} --output {output.tsv:q} --figure {output.figure:q} --fragment {output.fragment:q}"
-        " --opts {params.opts:q}"
-        " ++ fmri-connectivity --timeseries {output.tsv:q} --labels {input.labels:q} --kinds {params.kinds:q}"
-        " --figure {output.fc_figure:q} --fragment {output.fc_fragment:q} --outputs {output.relmats:q}"
-        " {params.graph_step} > {log:q} 2>&1"
+# -- per-subject imaging: fMRI chain and T1 QC -----------------------------------
+# Both run as one job per subject (subjects_per_job: 1, what a cluster wants)
+# or as jobs over batches of subjects (the demo's 10): each job runs its
+# subjects' steps in one process (`brainpipe steps A ... ++ B ...`). On the
+# demo's small images every step is a second or two of work after 1.5-2 s of
+# imports (nilearn, scipy.ndimage, matplotlib) and Snakemake's own per-job
+# bookkeeping, which 80 jobs paid again; Snakemake's `group:` does not help
+# here: it is inactive in local execution and still starts a process per job.
 
+if SUBJECTS_PER_JOB == 1:
 
-rule mri_qc:
-    conda:
-        CONDA_ENV
-    input:
-        t1=t1_file,
-    output:
-        mask=str(RES / "sub-{sub}/anat/sub-{sub}_desc-brain_mask.nii.gz"),
-        metrics=str(RES / "sub-{sub}/anat/sub-{sub}_desc-iqms_T1w.tsv"),
-        sidecars=[sidecar(str(RES / "sub-{sub}/anat/sub-{sub}_desc-brain_mask.nii.gz")),
-                  sidecar(str(RES / "sub-{sub}/anat/sub-{sub}_desc-iqms_T1w.tsv"))],
-        figure=report(figure("{sub}", "desc-mosaic_T1w.png"), caption="../report/mri_mosaic.rst",
-                      category="Structural MRI"),
-        figure_background=figure("{sub}", "desc-background_T1w.png"),
-        fragment=subject_fragment("{sub}", "mri"),
-    log:
-        str(LOGS / "mri_qc/sub-{sub}.log"),
-    benchmark:
-        str(BENCHMARKS / "mri_qc/sub-{sub}.tsv"),
-    resources:
-        mem_mb=3000,
-        runtime=20,
-    shell:
-        "brainpipe mri-qc --t1 {input.t1:q} --mask {output.mask:q} --metrics {output.metrics:q}"
-        " --figure {output.figure:q} --figure-background {output.figure_background:q}"
-        " --fragment {output.fragment:q} > {log:q} 2>&1"
+    rule fmri_subject:
+        priority: FMRI_CHAIN_PRIORITY
+        conda:
+            CONDA_ENV
+        input:
+            bold=bold_file,
+            confounds=confounds_file,
+            atlas=config["fmri"]["atlas"]["maps"],
+            labels=config["fmri"]["atlas"]["labels"],
+        output:
+            **fmri_subject_outputs("{sub}"),
+        log:
+            str(LOGS / "fmri_subject/sub-{sub}.log"),
+        benchmark:
+            str(BENCHMARKS / "fmri_subject/sub-{sub}.tsv"),
+        params:
+            steps=fmri_subject_steps_of,
+        resources:
+            mem_mb=3000,
+            runtime=30,
+        shell:
+            "brainpipe steps {params.steps} > {log:q} 2>&1"
+
+    rule mri_qc:
+        conda:
+            CONDA_ENV
+        input:
+            t1=t1_file,
+        output:
+            **mri_qc_outputs("{sub}"),
+        log:
+            str(LOGS / "mri_qc/sub-{sub}.log"),
+        benchmark:
+            str(BENCHMARKS / "mri_qc/sub-{sub}.tsv"),
+        params:
+            steps=mri_qc_steps_of,
+        resources:
+            mem_mb=3000,
+            runtime=20,
+        shell:
+            "brainpipe steps {params.steps} > {log:q} 2>&1"
+
+else:
+    for _batch, _subs in subject_batches(sorted(BOLD)).items():
+
+        rule:
+            name:
+                f"fmri_subject_{_batch}"
+            priority: FMRI_CHAIN_PRIORITY
+            conda:
+                CONDA_ENV
+            input:
+                bold=[BOLD[sub] for sub in _subs],
+                confounds=[p for sub in _subs for p in confounds_file(subject_wildcards(sub))],
+                atlas=config["fmri"]["atlas"]["maps"],
+                labels=config["fmri"]["atlas"]["labels"],
+            output:
+                [p for sub in _subs for p in flat_outputs(fmri_subject_outputs(sub))],
+            log:
+                str(LOGS / f"fmri_subject/{_batch}.log"),
+            benchmark:
+                str(BENCHMARKS / f"fmri_subject/{_batch}.tsv"),
+            params:
+                steps=" ++ ".join(fmri_subject_steps(sub) for sub in _subs),
+            resources:
+                mem_mb=3000,
+                runtime=30 * len(_subs),
+            shell:
+                "brainpipe steps {params.steps} > {log:q} 2>&1"
+
+    for _batch, _subs in subject_batches(sorted(T1W)).items():
+
+        rule:
+            name:
+                f"mri_qc_{_batch}"
+            conda:
+                CONDA_ENV
+            input:
+                t1=[T1W[sub] for sub in _subs],
+            output:
+                [p for sub in _subs for p in flat_outputs(mri_qc_outputs(sub))],
+            log:
+                str(LOGS / f"mri_qc/{_batch}.log"),
+            benchmark:
+                str(BENCHMARKS / f"mri_qc/{_batch}.tsv"),
+            params:
+                steps=" ++ ".join(mri_qc_steps(sub) for sub in _subs),
+            resources:
+                mem_mb=3000,
+                runtime=20 * len(_subs),
+            shell:
+                "brainpipe steps {params.steps} > {log:q} 2>&1"
