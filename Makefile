@@ -21,6 +21,9 @@ $(BIN)/brainpipe: pyproject.toml
 	$(PIP) install -q "$(TORCH)" 2>&1 | $(QUIET)
 	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[test]" 2>&1 | $(QUIET)
 	$(BIN)/python -c "import brainpipe, torch; print('brainpipe ready, torch', torch.__version__)"
+	# compile the Numba kernels once, into their on-disk cache (about 30 s):
+	# otherwise the first jobs of every fresh run compile them side by side
+	OMP_NUM_THREADS=1 $(BIN)/python -m brainpipe.kernels.compile
 	touch $(BIN)/brainpipe
 
 venv: $(BIN)/brainpipe

@@ -319,9 +319,12 @@ def test_slurm_jobs_have_the_profiles_resources(slurm_run):
             assert "gpu" not in j.get("TresPerJob", ""), rule
     # profiles/slurm asks for one job per subject (subjects_per_job=1) where the
     # test config batches 4 subjects per job: every subject is its own sbatch
-    n_subjects = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())["simulate"]["n_subjects"]
-    for rule in ("fmri_subject", "mri_qc"):
-        assert sum(j["Comment"].startswith(f"rule_{rule}_wildcards_") for j in jobs) == n_subjects, rule
+    sim = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())["simulate"]
+    n_eeg_sessions = sim["n_eeg_subjects"] * sim["n_sessions"]
+    expected = {"fmri_subject": sim["n_subjects"], "mri_qc": sim["n_subjects"],
+                "preprocess_eeg": n_eeg_sessions * sim["n_runs"], "eeg_covariances": n_eeg_sessions}
+    for rule, n in expected.items():
+        assert sum(j["Comment"].startswith(f"rule_{rule}_wildcards_") for j in jobs) == n, rule
     # a rule without resources of its own gets the cluster profile's defaults,
     # not those of the local workflow profile, which Snakemake applies on top
     default_mem = eval(str(yaml.safe_load((PROFILE / "config.yaml").read_text())

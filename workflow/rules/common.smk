@@ -644,13 +644,26 @@ def subject_wildcards(sub):
     return SimpleNamespace(sub=sub)
 
 
+#: Subject reports per report job: the steps of a job are one shell command
+#: line (about 550 characters per subject; Linux caps one argument at 128 KiB),
+#: and on 2 cores the last reports then finish as two jobs side by side.
+REPORTS_PER_JOB = 20
+
+
 def report_batches():
     """Subjects of each report job: those with EEG (their reports wait for the
-    BCI jobs) and the others (ready once the fMRI group models are); empty
-    batches left out."""
+    BCI jobs) and the others (ready once the fMRI group models are), each in
+    runs of REPORTS_PER_JOB (report_eeg, report_eeg_2, ..., report_imaging,
+    report_imaging_2, ...); empty batches left out."""
     eeg = [sub for sub in SUBJECTS if sub in EEG_SUBJECTS]
-    batches = {"eeg": eeg, "imaging": [sub for sub in SUBJECTS if sub not in EEG_SUBJECTS]}
-    return {name: subs for name, subs in batches.items() if subs}
+    imaging = [sub for sub in SUBJECTS if sub not in EEG_SUBJECTS]
+    batches = {}
+    for name, subs in (("eeg", eeg), ("imaging", imaging)):
+        n_jobs = -(-len(subs) // REPORTS_PER_JOB)
+        size = -(-len(subs) // max(n_jobs, 1))  # even runs: 37 subjects -> 19 + 18, not 20 + 17
+        for k, i in enumerate(range(0, len(subs), size)):
+            batches[name if k == 0 else f"{name}_{k + 1}"] = subs[i:i + size]
+    return batches
 
 
 def subject_report(sub):

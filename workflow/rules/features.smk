@@ -3,29 +3,54 @@
 # features are steps of preprocess.smk's fmri_subject).
 
 
-rule eeg_covariances:
-    conda:
-        CONDA_ENV
-    input:
-        runs=session_preproc_runs,
-    output:
-        npz=eeg_session_out("{sub}", "{seskey}", "desc-cov_features.npz"),
-        sidecar=sidecar(eeg_session_out("{sub}", "{seskey}", "desc-cov_features.npz")),
-        fragment=subject_fragment("{sub}", "eegcov", "{seskey}"),
-        # the class-mean covariance figure, written beside the fragment
-        figure=figure("{sub}", "{seskey}_desc-cov_mean.png"),
-    log:
-        str(LOGS / "eeg_covariances/sub-{sub}_{seskey}.log"),
-    benchmark:
-        str(BENCHMARKS / "eeg_covariances/sub-{sub}_{seskey}.tsv"),
-    params:
-        opts=opts("eeg", "epochs", estimator=config["eeg"]["covariance"]["estimator"]),
-    resources:
-        mem_mb=2000,
-        runtime=20,
-    shell:
-        "brainpipe eeg-covariances --output {output.npz:q} --fragment {output.fragment:q}"
-        " --opts {params.opts:q} {input.runs:q} > {log:q} 2>&1"
+# One job per session (subjects_per_job: 1) or one job over the sessions of
+# a batch of subjects (preprocess.smk says why).
+if SUBJECTS_PER_JOB == 1:
+
+    rule eeg_covariances:
+        conda:
+            CONDA_ENV
+        input:
+            runs=session_preproc_runs,
+        output:
+            **eeg_covariances_outputs("{sub}", "{seskey}"),
+        log:
+            str(LOGS / "eeg_covariances/sub-{sub}_{seskey}.log"),
+        benchmark:
+            str(BENCHMARKS / "eeg_covariances/sub-{sub}_{seskey}.tsv"),
+        params:
+            steps=eeg_covariances_steps_of,
+        resources:
+            mem_mb=2000,
+            runtime=20,
+        shell:
+            "brainpipe steps {params.steps} > {log:q} 2>&1"
+
+else:
+    for _batch, _subs in subject_batches(eeg_subjects_with_runs()).items():
+        _sessions = [(sub, ses) for sub in _subs for ses in eeg_sessions(sub)]
+
+        rule:
+            name:
+                f"eeg_covariances_{_batch}"
+            conda:
+                CONDA_ENV
+            input:
+                runs=[eeg_preproc(sub, key) for (sub, ses) in _sessions for key in eeg_runs(sub, ses)],
+            output:
+                [p for session in _sessions for p in flat_outputs(eeg_covariances_outputs(*session))],
+            log:
+                str(LOGS / f"eeg_covariances/{_batch}.log"),
+            benchmark:
+                str(BENCHMARKS / f"eeg_covariances/{_batch}.tsv"),
+            params:
+                steps=batch_steps([eeg_covariances_steps(*session) for session in _sessions],
+                                  f"eeg_covariances_{_batch}"),
+            resources:
+                mem_mb=2000,
+                runtime=20 * len(_sessions),
+            shell:
+                "brainpipe steps {params.steps} > {log:q} 2>&1"
 
 
 rule fmri_tangent:

@@ -2,34 +2,55 @@
 # T1 quality control.
 
 
-rule preprocess_eeg:
-    priority: EEG_CHAIN_PRIORITY
-    conda:
-        CONDA_ENV
-    input:
-        raw=eeg_raw_file,
-    output:
-        fif=eeg_preproc("{sub}", "{runkey}"),
-        events=eeg_preproc("{sub}", "{runkey}", "_desc-preproc_events.tsv"),
-        fragment=subject_fragment("{sub}", "eeg", "{runkey}"),
-        # written beside the fragment; tagged for `snakemake --report`
-        psd=report(figure("{sub}", "{runkey}_desc-psd_eeg.png"), caption="../report/eeg_psd.rst",
-                   category="EEG", subcategory="sub-{sub}"),
-        events_figure=figure("{sub}", "{runkey}_desc-events_eeg.png"),
-        sidecar=sidecar(eeg_preproc("{sub}", "{runkey}")),
-    log:
-        str(LOGS / "preprocess_eeg/sub-{sub}_{runkey}.log"),
-    benchmark:
-        str(BENCHMARKS / "preprocess_eeg/sub-{sub}_{runkey}.tsv"),
-    params:
-        # eeg.events renames the cues here: every later step sees the paradigm's class names
-        opts=opts("eeg", "preprocess", **({"events": EEG_EVENTS} if EEG_EVENTS else {})),
-    resources:
-        mem_mb=2000,
-        runtime=20,
-    shell:
-        "brainpipe preprocess-eeg --input {input.raw:q} --output {output.fif:q} --events {output.events:q}"
-        " --fragment {output.fragment:q} --opts {params.opts:q} > {log:q} 2>&1"
+# One job per run (subjects_per_job: 1) or one job over the runs of a batch
+# of subjects (see the imaging rules below for why).
+if SUBJECTS_PER_JOB == 1:
+
+    rule preprocess_eeg:
+        priority: EEG_CHAIN_PRIORITY
+        conda:
+            CONDA_ENV
+        input:
+            raw=eeg_raw_file,
+        output:
+            **preprocess_eeg_outputs("{sub}", "{runkey}"),
+        log:
+            str(LOGS / "preprocess_eeg/sub-{sub}_{runkey}.log"),
+        benchmark:
+            str(BENCHMARKS / "preprocess_eeg/sub-{sub}_{runkey}.tsv"),
+        params:
+            steps=preprocess_eeg_steps_of,
+        resources:
+            mem_mb=2000,
+            runtime=20,
+        shell:
+            "brainpipe steps {params.steps} > {log:q} 2>&1"
+
+else:
+    for _batch, _subs in subject_batches(eeg_subjects_with_runs()).items():
+        _runs = [(sub, key) for (sub, key) in sorted(EEG_RAW) if sub in _subs]
+
+        rule:
+            name:
+                f"preprocess_eeg_{_batch}"
+            priority: EEG_CHAIN_PRIORITY
+            conda:
+                CONDA_ENV
+            input:
+                raw=[EEG_RAW[run] for run in _runs],
+            output:
+                [p for run in _runs for p in flat_outputs(preprocess_eeg_outputs(*run))],
+            log:
+                str(LOGS / f"preprocess_eeg/{_batch}.log"),
+            benchmark:
+                str(BENCHMARKS / f"preprocess_eeg/{_batch}.tsv"),
+            params:
+                steps=batch_steps([preprocess_eeg_steps(*run) for run in _runs], f"preprocess_eeg_{_batch}"),
+            resources:
+                mem_mb=2000,
+                runtime=20 * len(_runs),
+            shell:
+                "brainpipe steps {params.steps} > {log:q} 2>&1"
 
 
 # -- per-subject imaging: fMRI chain and T1 QC -----------------------------------
@@ -106,7 +127,7 @@ else:
             benchmark:
                 str(BENCHMARKS / f"fmri_subject/{_batch}.tsv"),
             params:
-                steps=" ++ ".join(fmri_subject_steps(sub) for sub in _subs),
+                steps=batch_steps([fmri_subject_steps(sub) for sub in _subs], f"fmri_subject_{_batch}"),
             resources:
                 mem_mb=3000,
                 runtime=30 * len(_subs),
@@ -129,7 +150,7 @@ else:
             benchmark:
                 str(BENCHMARKS / f"mri_qc/{_batch}.tsv"),
             params:
-                steps=" ++ ".join(mri_qc_steps(sub) for sub in _subs),
+                steps=batch_steps([mri_qc_steps(sub) for sub in _subs], f"mri_qc_{_batch}"),
             resources:
                 mem_mb=3000,
                 runtime=20 * len(_subs),

@@ -1,15 +1,16 @@
-# One HTML report per subject (all built by one job), assembled from the fragments the stages wrote,
+# One HTML report per subject (built by a few jobs), assembled from the fragments the stages wrote,
 # with the subject's raw inputs checksummed in its provenance footer; then the
 # group report: one row of key numbers per subject (read from the stages' small
 # tables), a link to each subject report, and the group-level fragments.
 
 
-# The subject reports in two jobs (`brainpipe steps report --subject A ... ++
+# The subject reports in a few jobs (`brainpipe steps report --subject A ... ++
 # report --subject B ...`, one process each): report_eeg for the EEG subjects,
-# whose reports wait for the BCI jobs, and report_imaging for the others, which
-# can run as soon as the fMRI group models are done. Each report is a second of
-# work after 2-3 s of imports (mne.Report pulls in most of MNE and
-# scipy.signal), which a job per subject paid again.
+# whose reports wait for the BCI jobs, and report_imaging (report_imaging_2, ...
+# past 20 subjects) for the others, which can run as soon as the fMRI group
+# models are done. Each report is a second of work after 2-3 s of imports
+# (mne.Report pulls in most of MNE and scipy.signal), which a job per subject
+# paid again.
 for _batch, _subs in report_batches().items():
 
     rule:

@@ -1,14 +1,14 @@
-# What the per-subject imaging jobs run (preprocess.smk's fmri_subject and
-# mri_qc): each subject's outputs and `brainpipe steps` command line, and how
-# subjects are batched into jobs (config subjects_per_job). Names only, no
-# processing.
+# What the per-subject jobs run (preprocess_eeg, eeg_covariances,
+# fmri_subject, mri_qc): each subject's (run's, session's) outputs and
+# `brainpipe steps` command line, and how subjects are batched into jobs
+# (config subjects_per_job). Names only, no processing.
 
 
-#: config subjects_per_job: subjects per job of the per-subject imaging rules
-#: (fmri_subject, mri_qc). 1: one job per subject, a rule with a {sub}
-#: wildcard (what profiles/slurm asks for); more: rules over fixed batches
-#: (fmri_subject_batch1, ...), made in a loop, each running its subjects'
-#: steps in one process.
+#: config subjects_per_job: subjects per job of the per-subject rules. 1: one
+#: job per subject (EEG: per run, per session), rules with wildcards (what
+#: profiles/slurm asks for); more: rules over fixed batches of subjects
+#: (fmri_subject_batch1, preprocess_eeg_batch1, ...), made in a loop, each
+#: running its subjects' steps in one process.
 SUBJECTS_PER_JOB = config.get("subjects_per_job", 1)
 
 
@@ -16,6 +16,23 @@ def subject_batches(subjects):
     """``{"batch1": [...], "batch2": [...], ...}``: ``subjects`` in order, in runs of subjects_per_job."""
     n = SUBJECTS_PER_JOB
     return {f"batch{k + 1}": list(subjects[i:i + n]) for k, i in enumerate(range(0, len(subjects), n))}
+
+
+#: A job's shell command line is one argument of `bash -c`, which Linux caps
+#: at 128 KiB (MAX_ARG_STRLEN).
+MAX_COMMAND_LINE = 120_000
+
+
+def batch_steps(steps, rule):
+    """The steps of a batch job joined by ``++``; a clear error at parse time,
+    naming the setting to lower, when the line would be too long to run."""
+    line = " ++ ".join(steps)
+    if len(line) > MAX_COMMAND_LINE:
+        raise ValueError(
+            f"config subjects_per_job is {SUBJECTS_PER_JOB}: the {rule} job's command line would be "
+            f"{len(line)} characters, over the {MAX_COMMAND_LINE} a shell command can hold; lower subjects_per_job."
+        )
+    return line
 
 
 def flat_outputs(named):
@@ -94,3 +111,64 @@ def fmri_subject_steps_of(wildcards):
 
 def mri_qc_steps_of(wildcards):
     return mri_qc_steps(wildcards.sub)
+
+
+def eeg_subjects_with_runs():
+    """Subjects with BIDS EEG runs to preprocess (none for a MOABB dataset)."""
+    return sorted({sub for (sub, _) in EEG_RAW})
+
+
+def preprocess_eeg_outputs(sub, runkey):
+    """One preprocessed EEG run ({sub}/{runkey} for the wildcard rule), its events, fragment, figures, sidecar."""
+    fif = eeg_preproc(sub, runkey)
+    return dict(
+        fif=fif,
+        events=eeg_preproc(sub, runkey, "_desc-preproc_events.tsv"),
+        fragment=subject_fragment(sub, "eeg", runkey),
+        # written beside the fragment; tagged for `snakemake --report`
+        psd=report(figure(sub, f"{runkey}_desc-psd_eeg.png"), caption="../report/eeg_psd.rst",
+                   category="EEG", subcategory=f"sub-{sub}"),
+        events_figure=figure(sub, f"{runkey}_desc-events_eeg.png"),
+        sidecar=sidecar(fif),
+    )
+
+
+#: eeg.events renames the cues in preprocessing: every later step sees the paradigm's class names
+EEG_PREPROCESS_OPTS = opts("eeg", "preprocess", **({"events": EEG_EVENTS} if EEG_EVENTS else {}))
+
+
+def preprocess_eeg_steps(sub, runkey):
+    """``preprocess-eeg ...`` of one run, shell-quoted."""
+    out = preprocess_eeg_outputs(sub, runkey)
+    return shell_args(["preprocess-eeg", "--input", EEG_RAW[(sub, runkey)], "--output", out["fif"],
+                       "--events", out["events"], "--fragment", out["fragment"], "--opts", EEG_PREPROCESS_OPTS])
+
+
+def eeg_covariances_outputs(sub, seskey):
+    """One session's covariance features ({sub}/{seskey} for the wildcard rule), sidecar, fragment, figure."""
+    npz = eeg_session_out(sub, seskey, "desc-cov_features.npz")
+    return dict(
+        npz=npz,
+        sidecar=sidecar(npz),
+        fragment=subject_fragment(sub, "eegcov", seskey),
+        # the class-mean covariance figure, written beside the fragment
+        figure=figure(sub, f"{seskey}_desc-cov_mean.png"),
+    )
+
+
+EEG_COVARIANCE_OPTS = opts("eeg", "epochs", estimator=config["eeg"]["covariance"]["estimator"])
+
+
+def eeg_covariances_steps(sub, seskey):
+    """``eeg-covariances ...`` of one session, shell-quoted."""
+    out = eeg_covariances_outputs(sub, seskey)
+    return shell_args(["eeg-covariances", "--output", out["npz"], "--fragment", out["fragment"],
+                       "--opts", EEG_COVARIANCE_OPTS, *(eeg_preproc(sub, key) for key in eeg_runs(sub, seskey))])
+
+
+def preprocess_eeg_steps_of(wildcards):
+    return preprocess_eeg_steps(wildcards.sub, wildcards.runkey)
+
+
+def eeg_covariances_steps_of(wildcards):
+    return eeg_covariances_steps(wildcards.sub, wildcards.seskey)

@@ -40,12 +40,11 @@ from moabb.datasets.base import BaseBIDSDataset
 
 from .._check import check_file, input_error, validate_type
 from ..io.layout import EEG_RAW_EXTENSIONS
+from .labels import DEFAULT_EVENTS
 
 __all__ = ["BIDSMotorImagery", "DEFAULT_EVENTS", "get_dataset", "moabb_subject_labels", "offline_guard",
            "resolve_subject"]
 
-#: Cue names written in ``events.tsv`` (``trial_type``) by the demo, and their MOABB codes.
-DEFAULT_EVENTS = {"left_hand": 1, "right_hand": 2}
 
 logger = logging.getLogger(__name__)
 

@@ -52,6 +52,12 @@ import pandas as pd
 
 from .._check import check_positive_int
 
+#: Cue names written in ``events.tsv`` (``trial_type``) by the demo, and their
+#: MOABB codes. Here, not in :mod:`brainpipe.bci.dataset` (which re-exports
+#: it): ``brainpipe validate`` reads it before every run, and importing the
+#: dataset module loads MOABB, MNE and MNE-BIDS (about 4 s).
+DEFAULT_EVENTS = {"left_hand": 1, "right_hand": 2}
+
 IDLE = "idle"
 
 _EVENT_COLUMNS = ("onset", "duration", "trial_type")

@@ -161,7 +161,7 @@ def _cue_problems(config, eeg):
     be the paradigm's (``left_right``: left_hand and right_hand) and at least
     two must occur in each subject's runs.
     """
-    from ...bci.dataset import DEFAULT_EVENTS
+    from ...bci.labels import DEFAULT_EVENTS
 
     problems = []
     if not _get(config, "eeg", "enabled", default=True) or _get(config, "eeg", "dataset"):
