@@ -659,8 +659,10 @@ def report_batches():
     imaging = [sub for sub in SUBJECTS if sub not in EEG_SUBJECTS]
     batches = {}
     for name, subs in (("eeg", eeg), ("imaging", imaging)):
+        if not subs:
+            continue
         n_jobs = -(-len(subs) // REPORTS_PER_JOB)
-        size = -(-len(subs) // max(n_jobs, 1))  # even runs: 37 subjects -> 19 + 18, not 20 + 17
+        size = -(-len(subs) // n_jobs)  # even runs: 37 subjects -> 19 + 18, not 20 + 17
         for k, i in enumerate(range(0, len(subs), size)):
             batches[name if k == 0 else f"{name}_{k + 1}"] = subs[i:i + size]
     return batches
