@@ -24,6 +24,9 @@ $(BIN)/brainpipe: pyproject.toml
 	# compile the Numba kernels once, into their on-disk cache (about 30 s):
 	# otherwise the first jobs of every fresh run compile them side by side
 	OMP_NUM_THREADS=1 $(BIN)/python -m brainpipe.kernels.compile
+	# bytecode of our own (editable) sources, as pip writes it for what it
+	# installs: a job then loads it even where PYTHONDONTWRITEBYTECODE is set
+	$(BIN)/python -m compileall -q src
 	touch $(BIN)/brainpipe
 
 venv: $(BIN)/brainpipe
