@@ -58,6 +58,17 @@ mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
 [ -e "$STATE/slurmctld.pid" ] && cannot "$STATE already holds a cluster (run slurm_down.sh first)"
 ETC_CONF=/etc/slurm/slurm.conf
+# A link left by one of our own clusters whose run was killed before
+# slurm_down.sh (its STATE names the link in etc_link, and its slurmctld is
+# gone) is stale, not the machine's SLURM: remove it rather than refuse.
+if [ -L "$ETC_CONF" ]; then
+  old_state=$(dirname "$(readlink "$ETC_CONF")")
+  old_pid=$(cat "$old_state/slurmctld.pid" 2>/dev/null || true)
+  if [ "$(cat "$old_state/etc_link" 2>/dev/null)" = "$ETC_CONF" ] \
+     && { [ -z "$old_pid" ] || [ ! -d "/proc/$old_pid" ]; }; then
+    rm -f "$ETC_CONF" && say "removed the stale $ETC_CONF of a killed test cluster ($old_state)"
+  fi
+fi
 if [ -e "$ETC_CONF" ] || [ -L "$ETC_CONF" ]; then
   cannot "$ETC_CONF exists: this machine has its own SLURM configuration, which is left alone"
 fi
