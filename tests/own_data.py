@@ -35,7 +35,10 @@ def _sdist(name, version, cache, timeout=600):
     found = sorted(cache.glob(f"{name}-{version}.tar.gz"))
     if found:
         return found[0]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:", "--no-build-isolation",
+    # pip prepares an sdist's metadata even to download it, with the package's
+    # build backend (eeglabio: hatchling): build isolation fetches that from
+    # the registry instead of needing it in the venv
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:",
            "-q", "-d", str(cache), f"{name}=={version}"]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

@@ -1,6 +1,7 @@
 """Pseudo-online evaluation: smoothing, streaming, causality, scores, files, figures."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -382,6 +383,16 @@ def test_run_pseudo_online_from_fif(tmp_path, sim_runs):
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [
         "sub-01_task-imagery_desc-pseudoonline_comparison.png", "sub-01_task-imagery_desc-pseudoonline_timeline.png"]
     assert len(pd.read_csv(decisions, sep="\t")) == on["n_windows"].sum()
+    # the report shows the mean over test runs (one row per evaluation, mode and
+    # smoothing of the pipeline: 2 x (offline, online k=1, online k=3)), not the 24 rows
+    assert [i["kind"] for i in fr["items"]] == ["image", "image", "html", "html"]
+    body = fr["items"][2]["html"].split("<tbody>")[1].split("</tbody>")[0]
+    rows = [re.findall(r"<td>(.*?)</td>", r) for r in body.split("</tr>") if "<td>" in r]
+    assert len(rows) == 6 and {r[0] for r in rows} == {"within-session", "cross-session"}
+    within = tab[(tab["evaluation"] == "within-session") & (tab["mode"] == "pseudo-online") & (tab["smoothing"] == 1)]
+    (row,) = [r for r in rows if r[:4] == ["within-session", "ts_svm", "pseudo-online", "1"]]
+    assert float(row[4]) == pytest.approx(within["nmcc"].mean(), abs=1e-3)
+    assert "the 8 test runs" in fr["items"][2]["caption"] and out.name in fr["items"][2]["caption"]
 
 
 def test_decision_timelines_one_panel_per_split():

@@ -135,3 +135,20 @@ def test_models_follow_sklearn_api():
     y = (X[:, 0] > 0).astype(int)
     Xc = np.column_stack([X, rng.standard_normal(40)])
     assert cross_val_score(make_model("logistic", 1), Xc, y, cv=4).mean() > 0.8
+
+
+def test_features_note_reaches_the_report(tmp_path):
+    """A note on what the features are (the harmonized FC's) is shown above the table and in the caption."""
+    paths, participants = _simulated_fc(tmp_path, n_subjects=12, n_rois=14)
+    frag, fig = tmp_path / "prediction.json", tmp_path / "prediction.png"
+    note = "Decoded from the subjects' own age & sex: high scores are by construction."
+    predict_demographics(paths, participants, tmp_path / "prediction.tsv", targets=("age",), n_permutations=9,
+                         figure=fig, fragment=frag, title="after DemoVAE harmonization", note=note)
+    items = {item["title"]: item for item in read_fragment(frag)["items"]}
+    table = items["Prediction from connectivity (after DemoVAE harmonization)"]
+    assert table["html"].startswith("<p>Decoded from the subjects&#x27; own age &amp; sex")
+    assert items["Prediction of demographics (after DemoVAE harmonization)"]["caption"].endswith(note)
+    plain = tmp_path / "plain.json"
+    predict_demographics(paths, participants, tmp_path / "plain.tsv", targets=("age",), n_permutations=9,
+                         fragment=plain)
+    assert "<p>" not in read_fragment(plain)["items"][0]["html"]

@@ -57,7 +57,8 @@ def test_report_has_sections_images_and_tables(tmp_path):
     f2 = write_fragment(
         tmp_path / "a_fragment.json",
         "EEG",
-        [fragment_item("image", "PSD", path=png), fragment_item("html", "Note", html="<p>hello</p>")],
+        [fragment_item("image", "PSD", path=png),
+         fragment_item("html", "Note", html="<p>hello</p>", caption="What the note says & why")],
         order=20,
     )
     out = tmp_path / "sub-01_report.html"
@@ -67,6 +68,9 @@ def test_report_has_sections_images_and_tables(tmp_path):
     parser.feed(text)
     assert parser.imgs >= 1
     assert "0.812" in text and "hello" in text
+    # an HTML snippet's caption is shown (escaped), above the snippet
+    assert "<p>What the note says &amp; why</p>" in text
+    assert text.index("What the note says") < text.index("hello")
     assert text.index("PSD") < text.index("Scores")  # ordered by fragment order, not input order
 
 

@@ -194,3 +194,12 @@ def test_session_level_bids_layout_is_discovered(tmp_path):
     assert "sub-07/ses-1/anat/sub-07_ses-1_T1w.nii.gz" in out
     # the second session's BOLD is not planned; the start says it is left out
     assert all("is the BOLD run used for sub-07" in line for line in out.splitlines() if "ses-2_task-rest_bold" in line)
+
+
+def test_harmonized_scores_say_they_are_by_construction(workflow_run):
+    """The group report warns, beside the numbers, that DemoVAE's harmonized FC
+    carries the demographics its decoder was given (age and sex score near 1)."""
+    group = (workflow_run / "results/group/group_report.html").read_text()
+    assert "the harmonized FC carries these by construction" in group
+    assert "own age, sex (only site set to the reference)" in group
+    assert "high by construction, not evidence of kept signal" in group

@@ -526,6 +526,25 @@ def harmonized_relmats(wildcards=None):
     return [fmri_out(sub, "stat-pearsoncorrelation_desc-harmonized_relmat.tsv") for sub in sorted(BOLD)]
 
 
+def harmonized_prediction_note():
+    """What the "after DemoVAE harmonization" prediction's report says first: the
+    demographics the decoder is given back (all but the site and what
+    harmonize.reference sets) are in the harmonized FC by construction."""
+    harmonize = DEMOVAE.get("harmonize", {})
+    reference = harmonize.get("reference") or {}
+    fixed = {harmonize.get("site_column", "site"), *(reference if isinstance(reference, dict) else ())}
+    given = [d for d in DEMOVAE.get("demographics", []) if d not in fixed]
+    if not given:
+        return ""
+    return (
+        f"DemoVAE decodes each subject's harmonized FC from the subject's own {', '.join(given)} (only "
+        f"{', '.join(sorted(fixed))} set to the reference): the harmonized FC carries these by construction, "
+        "so high scores for them here are expected and are no evidence of signal in the data; only "
+        "variables the decoder was not conditioned on test anything. Site removal is scored in the "
+        "DemoVAE section."
+    )
+
+
 def model_gpu(node):
     """1 when a model trains on CUDA by the config (device: cuda...), else 0.
 

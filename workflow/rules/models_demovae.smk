@@ -127,7 +127,8 @@ if demovae_enabled():
         benchmark:
             str(BENCHMARKS / "fmri_predict_harmonized/group.tsv"),
         params:
-            opts=opts("fmri", "prediction", seed=config["seed"], title="after DemoVAE harmonization"),
+            opts=opts("fmri", "prediction", seed=config["seed"], title="after DemoVAE harmonization",
+                      note=harmonized_prediction_note()),
         resources:
             mem_mb=4000,
             runtime=60,

@@ -3,6 +3,8 @@
 # `brainpipe steps` command line, and how subjects are batched into jobs
 # (config subjects_per_job). Names only, no processing.
 
+import os
+
 
 #: config subjects_per_job: subjects per job of the per-subject rules. 1: one
 #: job per subject (EEG: per run, per session), rules with wildcards (what
@@ -18,9 +20,13 @@ def subject_batches(subjects):
     return {f"batch{k + 1}": list(subjects[i:i + n]) for k, i in enumerate(range(0, len(subjects), n))}
 
 
-#: A job's shell command line is one argument of `bash -c`, which Linux caps
-#: at 128 KiB (MAX_ARG_STRLEN).
-MAX_COMMAND_LINE = 120_000
+#: What one batch job's `brainpipe steps` call can take. Snakemake runs a
+#: shell command over 64 KiB from a script file (a `bash -c` argument is
+#: capped at 128 KiB), so what remains is the kernel's cap on one process's
+#: arguments and environment together: ARG_MAX, 2 MiB on Linux with the
+#: default 8 MiB stack. Half of it leaves room for the environment, and for a
+#: cluster node whose limit is lower than this machine's.
+MAX_COMMAND_LINE = min(os.sysconf("SC_ARG_MAX") if hasattr(os, "sysconf") else 2**21, 2**21) // 2
 
 
 def batch_steps(steps, rule):
@@ -30,7 +36,8 @@ def batch_steps(steps, rule):
     if len(line) > MAX_COMMAND_LINE:
         raise ValueError(
             f"config subjects_per_job is {SUBJECTS_PER_JOB}: the {rule} job's command line would be "
-            f"{len(line)} characters, over the {MAX_COMMAND_LINE} a shell command can hold; lower subjects_per_job."
+            f"{len(line)} characters, over the {MAX_COMMAND_LINE} one process's arguments can safely hold "
+            "(half the kernel's ARG_MAX); lower subjects_per_job."
         )
     return line
 

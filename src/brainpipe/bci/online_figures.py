@@ -31,6 +31,8 @@ __all__ = [
     "plot_group_comparison",
     "plot_subject_comparison",
     "scores_summary_html",
+    "scores_table_html",
+    "settings_html",
     "write_subject_figures",
 ]
 
@@ -177,28 +179,38 @@ def plot_group_comparison(scores, metric="nmcc"):
 
 
 def scores_summary_html(scores, cfg, causality_note):
-    """Short HTML for the report: settings, time base and mean scores."""
+    """Short HTML for the report: mean scores, time per pipeline, then the settings."""
+    return scores_table_html(scores) + settings_html(cfg, causality_note)
+
+
+def scores_table_html(scores):
+    """Mean scores per evaluation, pipeline, mode and smoothing over the test
+    runs, and the time per pipeline (HTML); the per-run rows stay in the TSV."""
     if scores.empty:
-        table = "<p>No scores (not enough runs or sessions for the splits).</p>"
-    else:
-        s = (
-            scores.groupby(["evaluation", "pipeline", "mode", "smoothing"])[
-                ["nmcc", "itr", "accuracy", "balanced_accuracy"]
-            ]
-            .mean()
-            .round(3)
-            .reset_index()
+        return "<p>No scores (not enough runs or sessions for the splits).</p>"
+    s = (
+        scores.groupby(["evaluation", "pipeline", "mode", "smoothing"])[
+            ["nmcc", "itr", "accuracy", "balanced_accuracy"]
+        ]
+        .mean()
+        .round(3)
+        .reset_index()
+    )
+    table = s.to_html(index=False, border=0)
+    on = scores[(scores["mode"] == "pseudo-online") & (scores["smoothing"] == 1)]
+    if not on.empty and {"fit_s", "window_s", "classify_s"} <= set(on.columns):
+        t = on.groupby("pipeline")[["n_windows", "fit_s", "window_s", "classify_s"]].sum()
+        t["windows_per_s"] = t["n_windows"] / (t["window_s"] + t["classify_s"])
+        table += (
+            "<p>Time per pipeline, summed over test runs: making windows or "
+            "covariances (window_s) vs the rest of the pipeline (classify_s).</p>"
+            + t.round(3).reset_index().to_html(index=False, border=0)
         )
-        table = s.to_html(index=False, border=0)
-        on = scores[(scores["mode"] == "pseudo-online") & (scores["smoothing"] == 1)]
-        if not on.empty:
-            t = on.groupby("pipeline")[["n_windows", "fit_s", "window_s", "classify_s"]].sum()
-            t["windows_per_s"] = t["n_windows"] / (t["window_s"] + t["classify_s"])
-            table += (
-                "<p>Time per pipeline, summed over test runs: making windows or "
-                "covariances (window_s) vs the rest of the pipeline (classify_s).</p>"
-                + t.round(3).reset_index().to_html(index=False, border=0)
-            )
+    return table
+
+
+def settings_html(cfg, causality_note):
+    """The window, labelling, ITR and smoothing settings and the causality note (HTML)."""
     return (
         f"<p>Windows of {cfg['window']} s every {cfg['step']} s; a window is a task "
         f"window when one task covers at least {cfg['min_overlap']} of it "
@@ -206,7 +218,6 @@ def scores_summary_html(scores, cfg, causality_note):
         f"one decision per step ({cfg['step']} s) pseudo-online and one per task "
         f"epoch offline. Smoothing k = causal {html.escape(str(cfg['smoothing_method']))} "
         f"over the last k windows (1 = none).</p><p>{html.escape(causality_note)}</p>"
-        + table
     )
 
 
@@ -281,8 +292,16 @@ def write_subject_figures(result, cfg, out_tsv, *, figure_dir=None, fragment=Non
         f"idle in grey, for each of the {len(splits)} test runs (row: session and run; column: "
         "evaluation); long runs whole, then their start.",
     ))
-    items.append(fragment_item("table", "Pseudo-online scores", path=out_tsv))
-    items.append(fragment_item("html", "Settings", html=scores_summary_html(result.scores, cfg, notes)))
+    # the mean over test runs, not the per-run rows (about 90 on the demo,
+    # repeated per smoothing): a reader compares pipelines; the TSV keeps the rows
+    n_runs = len({(r.evaluation, r.session, r.run) for r in result.scores.itertuples()}) if not result.scores.empty else 0
+    items.append(fragment_item(
+        "html", "Pseudo-online scores (mean over test runs)", html=scores_table_html(result.scores),
+        caption=f"nMCC = (MCC + 1) / 2 (0.5 = chance), ITR in bits/min, accuracy and balanced accuracy, mean over "
+        f"the {n_runs} test runs of each evaluation; smoothing k: a causal vote over the last k decisions "
+        f"(1 = none). One row per test run: {out_tsv.name}.",
+    ))
+    items.append(fragment_item("html", "Settings", html=settings_html(cfg, notes)))
     if fragment is not None:
         write_fragment(fragment, "Pseudo-online BCI", items, order=45)
     return items

@@ -81,6 +81,7 @@ def predict_demographics(
     fragment=None,
     n_jobs=1,
     title=None,
+    note=None,
 ):
     """Predict demographics from connectivity with site-aware CV and permutations.
 
@@ -122,6 +123,10 @@ def predict_demographics(
         What the features are when they are not the subjects' own FC (e.g.
         "after DemoVAE harmonization"): added as a ``features`` column and
         to the report's titles.
+    note : str | None
+        What a reader must know to read the scores, shown in the report above
+        the table and in the figure's caption (e.g. that harmonized FC was
+        decoded from the very demographics predicted here).
 
     Returns
     -------
@@ -215,8 +220,12 @@ def predict_demographics(
         if figure is not None:
             _plot_results(nulls, groups, figure)
         if fragment is not None:
+            import html as html_lib
+
             html = results[["target", "model", "scoring", "score", "p_value"]].to_html(
                 index=False, float_format=lambda v: f"{v:.3g}")
+            if note:
+                html = f"<p>{html_lib.escape(note)}</p>" + html
             suffix = f" ({title})" if title else ""
             items = [fragment_item("html", "Prediction from connectivity" + suffix, html=html)]
             if figure is not None:
@@ -225,7 +234,8 @@ def predict_demographics(
                     caption=f"Demographics predicted from each subject's FC, site-held-out CV ({cv}): "
                     "predicted against true values (numeric targets) and confusion matrices (categorical), "
                     f"then each score (red line) against its null from {n_permutations} within-site "
-                    "permutations (grey): an effect is a red line right of the grey histogram."))
+                    "permutations (grey): an effect is a red line right of the grey histogram."
+                    + (f" {note}" if note else "")))
             write_fragment(fragment, "fMRI group", items, order=45)
     return results
 

@@ -374,17 +374,23 @@ def harmonize_step(
         if fragment is not None:
             html = table.to_html(index=False, float_format=lambda v: f"{v:.3f}", escape=True)
             ref = ", ".join(f"{k} = {v}" for k, v in reference.items())
+            # the decoder is handed these back, so DemoVAE's scores for them
+            # are high by construction (a reader would take them for kept signal)
+            given = [k for k in keep if k in columns and k not in reference]
+            given_note = (f" DemoVAE's decoder is given each subject's own {', '.join(given)}, so its scores "
+                          "for them are high by construction, not evidence of kept signal." if given else "")
             items = [fragment_item("html", "Harmonization", html=html,
                                    caption=f"DemoVAE re-decodes every subject with {ref}. Site: balanced "
                                            "accuracy of a 5-fold logistic regression (chance = 1 / sites); "
-                                           "kept demographics: 5-fold ridge r or balanced accuracy.")]
+                                           "kept demographics: 5-fold ridge r or balanced accuracy."
+                                           + given_note)]
             if figure is not None:
                 items.insert(0, fragment_item("image", "Site and demographics before/after", path=figure,
                                               caption="How well site (left) and each kept demographic are "
                                                       "predicted from the original FC, from DemoVAE's "
                                                       "harmonized FC and from ComBat; dashed lines are chance. "
                                                       "Good harmonization: site falls to chance, the kept "
-                                                      "demographics stay."))
+                                                      "demographics stay." + given_note))
             write_fragment(fragment, "DemoVAE", items, order=62)
     return table
 

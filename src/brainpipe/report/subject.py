@@ -246,7 +246,9 @@ def _add_item(report, item, section, fragment_path, tmp_dir):
         # stages build these snippets around strings from the input files
         # (event names, channel names, pipeline names): keep only plain
         # formatting markup, everything else is shown as text
-        report.add_html(_scroll(sanitize_html(item["html"])), title=item["title"], section=section)
+        # a caption is shown above the snippet, as for tables
+        caption = f"<p>{html.escape(item['caption'])}</p>" if item.get("caption") else ""
+        report.add_html(caption + _scroll(sanitize_html(item["html"])), title=item["title"], section=section)
         return
     path = Path(item["path"])
     if not path.exists():
