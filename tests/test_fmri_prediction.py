@@ -146,9 +146,9 @@ def test_features_note_reaches_the_report(tmp_path):
                          figure=fig, fragment=frag, title="after DemoVAE harmonization", note=note)
     items = {item["title"]: item for item in read_fragment(frag)["items"]}
     table = items["Prediction from connectivity (after DemoVAE harmonization)"]
-    assert table["html"].startswith("<p>Decoded from the subjects&#x27; own age &amp; sex")
+    assert table["caption"] == note  # the report shows an html item's caption above it (tests/test_report.py)
     assert items["Prediction of demographics (after DemoVAE harmonization)"]["caption"].endswith(note)
     plain = tmp_path / "plain.json"
     predict_demographics(paths, participants, tmp_path / "plain.tsv", targets=("age",), n_permutations=9,
                          fragment=plain)
-    assert "<p>" not in read_fragment(plain)["items"][0]["html"]
+    assert read_fragment(plain)["items"][0]["caption"] == ""

@@ -26,7 +26,8 @@ def subject_batches(subjects):
 #: arguments and environment together: ARG_MAX, 2 MiB on Linux with the
 #: default 8 MiB stack. Half of it leaves room for the environment, and for a
 #: cluster node whose limit is lower than this machine's.
-MAX_COMMAND_LINE = min(os.sysconf("SC_ARG_MAX") if hasattr(os, "sysconf") else 2**21, 2**21) // 2
+_ARG_MAX = os.sysconf("SC_ARG_MAX") if hasattr(os, "sysconf") else -1  # -1: not known here
+MAX_COMMAND_LINE = min(_ARG_MAX if _ARG_MAX > 0 else 2**21, 2**21) // 2
 
 
 def batch_steps(steps, rule):

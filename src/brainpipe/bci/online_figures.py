@@ -30,7 +30,6 @@ __all__ = [
     "plot_decision_timelines",
     "plot_group_comparison",
     "plot_subject_comparison",
-    "scores_summary_html",
     "scores_table_html",
     "settings_html",
     "write_subject_figures",
@@ -178,11 +177,6 @@ def plot_group_comparison(scores, metric="nmcc"):
     return fig
 
 
-def scores_summary_html(scores, cfg, causality_note):
-    """Short HTML for the report: mean scores, time per pipeline, then the settings."""
-    return scores_table_html(scores) + settings_html(cfg, causality_note)
-
-
 def scores_table_html(scores):
     """Mean scores per evaluation, pipeline, mode and smoothing over the test
     runs, and the time per pipeline (HTML); the per-run rows stay in the TSV."""
@@ -198,7 +192,7 @@ def scores_table_html(scores):
     )
     table = s.to_html(index=False, border=0)
     on = scores[(scores["mode"] == "pseudo-online") & (scores["smoothing"] == 1)]
-    if not on.empty and {"fit_s", "window_s", "classify_s"} <= set(on.columns):
+    if not on.empty:
         t = on.groupby("pipeline")[["n_windows", "fit_s", "window_s", "classify_s"]].sum()
         t["windows_per_s"] = t["n_windows"] / (t["window_s"] + t["classify_s"])
         table += (
@@ -294,12 +288,11 @@ def write_subject_figures(result, cfg, out_tsv, *, figure_dir=None, fragment=Non
     ))
     # the mean over test runs, not the per-run rows (about 90 on the demo,
     # repeated per smoothing): a reader compares pipelines; the TSV keeps the rows
-    n_runs = len({(r.evaluation, r.session, r.run) for r in result.scores.itertuples()}) if not result.scores.empty else 0
     items.append(fragment_item(
         "html", "Pseudo-online scores (mean over test runs)", html=scores_table_html(result.scores),
         caption=f"nMCC = (MCC + 1) / 2 (0.5 = chance), ITR in bits/min, accuracy and balanced accuracy, mean over "
-        f"the {n_runs} test runs of each evaluation; smoothing k: a causal vote over the last k decisions "
-        f"(1 = none). One row per test run: {out_tsv.name}.",
+        f"each evaluation's test runs (the {len(splits)} test runs of the timelines above); smoothing k: a causal "
+        f"vote over the last k decisions (1 = none). One row per test run: {out_tsv.name}.",
     ))
     items.append(fragment_item("html", "Settings", html=settings_html(cfg, notes)))
     if fragment is not None:

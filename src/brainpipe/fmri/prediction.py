@@ -220,14 +220,10 @@ def predict_demographics(
         if figure is not None:
             _plot_results(nulls, groups, figure)
         if fragment is not None:
-            import html as html_lib
-
             html = results[["target", "model", "scoring", "score", "p_value"]].to_html(
                 index=False, float_format=lambda v: f"{v:.3g}")
-            if note:
-                html = f"<p>{html_lib.escape(note)}</p>" + html
             suffix = f" ({title})" if title else ""
-            items = [fragment_item("html", "Prediction from connectivity" + suffix, html=html)]
+            items = [fragment_item("html", "Prediction from connectivity" + suffix, html=html, caption=note or "")]
             if figure is not None:
                 items.insert(0, fragment_item(
                     "image", "Prediction of demographics" + suffix, path=figure,
